@@ -1,0 +1,193 @@
+"""Assemble the edit plan (docs/plan.md) of a profile.
+
+The standard decides the rules (:mod:`.resolution`); this module adds what a plan needs besides:
+custom rules in front of the standard's, the dummy values, the identifying attributes that feed
+the text cleaner, the date shift and the de-identification markers.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydicom.datadict import DicomDictionary, tag_for_keyword
+
+from dicomscrub.profiles.options import BY_NAME
+from dicomscrub.profiles.resolution import FULL_DATES, MODIFIED_DATES, Rule, standard_rules
+from dicomscrub.profiles.rules import CustomRule
+from dicomscrub.profiles.table import CID_7050, COLUMNS
+from dicomscrub.profiles.tags import hex8
+
+PLAN_VERSION = 1
+BASIC_CODE = COLUMNS[0].code  # 113100
+
+#: a valid value of each string VR, written by ``dummy`` (UI never gets one: D on UI is ``uid``)
+DUMMIES: dict[str, str] = {
+    "AE": "ANONYMIZED",
+    "AS": "000D",
+    "CS": "ANONYMIZED",
+    "DA": "19000101",
+    "DS": "0",
+    "DT": "19000101000000",
+    "IS": "0",
+    "LO": "ANONYMIZED",
+    "LT": "ANONYMIZED",
+    "PN": "ANONYMIZED",
+    "SH": "ANONYMIZED",
+    "ST": "ANONYMIZED",
+    "TM": "000000.00",
+    "UC": "ANONYMIZED",
+    "UR": "http://anonymized",
+    "UT": "ANONYMIZED",
+}
+
+#: attributes whose values are identifying tokens for ``clean`` (PN values always are, at any
+#: depth): the patient's identifiers, contact data and birth date, the visit's identifiers...
+IDENTIFYING_PATIENT = (
+    "PatientID", "OtherPatientIDs", "IssuerOfPatientID", "PatientBirthDate", "PatientAddress",
+    "PatientTelephoneNumbers", "PatientTelecomInformation", "MedicalRecordLocator",
+    "RegionOfResidence", "AccessionNumber", "AdmissionID", "ServiceEpisodeID", "StudyID",
+    "RequestedProcedureID", "ScheduledProcedureStepID", "PerformedProcedureStepID",
+    "PlacerOrderNumberImagingServiceRequest", "FillerOrderNumberImagingServiceRequest",
+    "ClinicalTrialSubjectID", "ClinicalTrialSubjectReadingID", "ReferringPhysicianAddress",
+    "ReferringPhysicianTelephoneNumbers", "PersonAddress", "PersonTelephoneNumbers",
+)  # fmt: skip
+#: ... and the institution and the device, unless the matching Retain option keeps them
+IDENTIFYING_INSTITUTION = ("InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName")
+IDENTIFYING_DEVICE = ("StationName", "DeviceSerialNumber", "DetectorID", "GantryID")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a profile sets besides its options and rules (TOML top-level keys)."""
+
+    pseudonym_prefix: str = "ANON-"
+    date_shift_source: str = "00100020"
+    max_days: int = 3652
+    dummies: tuple[tuple[str, str], ...] = ()  # (VR, value) overriding DUMMIES
+    identifying: tuple[str, ...] = ()  # tags (8 hex) added to the identifying list
+    default: str = "keep"
+    unknown_public: str = "remove"
+
+
+def identifying_tags(options: Iterable[str], extra: Iterable[str] = ()) -> list[str]:
+    """The ``identifying`` list for ``options``, sorted."""
+    options = set(options)
+    keywords = list(IDENTIFYING_PATIENT)
+    if "retain-institution-identity" not in options:
+        keywords += IDENTIFYING_INSTITUTION
+    if "retain-device-identity" not in options:
+        keywords += IDENTIFYING_DEVICE
+    tags = {hex8(_tag(k)) for k in keywords} | set(extra)
+    return sorted(tags)
+
+
+def _tag(keyword: str) -> int:
+    tag = tag_for_keyword(keyword)
+    if tag is None:  # pragma: no cover - the lists above are checked by the tests
+        raise KeyError(keyword)
+    return int(tag)
+
+
+def method_text(name: str, options: Sequence[str]) -> str:
+    """De-identification Method (0012,0063): profile name and options in at most 64 characters.
+
+    ``dicomscrub basic+RU+CD``; a custom profile: ``dicomscrub site (basic+RU+CD)``. The
+    abbreviations are listed by ``Profile.options()`` and docs/profiles.md.
+    """
+    spec = "+".join(["basic", *(BY_NAME[o].abbreviation for o in options)])
+    if name == "basic":
+        return f"dicomscrub {spec}"
+    room = 64 - len(f"dicomscrub  ({spec})")
+    return f"dicomscrub {name[:room]} ({spec})"
+
+
+def markers(name: str, options: Sequence[str]) -> list[dict[str, Any]]:
+    """The ``insert`` list: Patient Identity Removed, the method, its CID 7050 codes, and
+    Longitudinal Temporal Information Modified when a dates option is selected."""
+    codes = [BASIC_CODE, *(BY_NAME[o].code for o in options)]
+    items = [
+        [
+            {"tag": "00080100", "vr": "SH", "value": code},
+            {"tag": "00080102", "vr": "SH", "value": CID_7050[code][0]},
+            {"tag": "00080104", "vr": "LO", "value": CID_7050[code][1]},
+        ]
+        for code in codes
+    ]
+    insert: list[dict[str, Any]] = [
+        {"tag": "00120062", "vr": "CS", "value": "YES"},
+        {"tag": "00120063", "vr": "LO", "value": method_text(name, options)},
+        {"tag": "00120064", "vr": "SQ", "items": items},
+    ]
+    if MODIFIED_DATES in options:
+        insert.append({"tag": "00280303", "vr": "CS", "value": "MODIFIED"})
+    elif FULL_DATES in options:
+        insert.append({"tag": "00280303", "vr": "CS", "value": "UNMODIFIED"})
+    return insert
+
+
+def _apply_custom(
+    tags: dict[str, Rule],
+    masks: list[dict[str, Any]],
+    vrs: dict[str, Rule],
+    creators: dict[str, dict[str, dict[str, Rule]]],
+    rules: Sequence[CustomRule],
+) -> None:
+    """Put custom rules in front of the standard's, so that the first matching rule wins.
+
+    The plan looks exact tags up before masks and VRs; so every exact tag that a custom mask or
+    VR rule covers, and that the plan names (a standard row) or a later custom rule names, gets
+    that custom rule as its exact rule.
+    """
+    universe = set(tags) | {r.tag for r in rules if r.kind == "tag" and r.tag}
+    vr_at = [i for i, r in enumerate(rules) if r.kind == "vr"]
+    mask_at = [i for i, r in enumerate(rules) if r.kind == "mask"]
+    if vr_at and mask_at and vr_at[0] < mask_at[-1]:
+        # a VR rule before a mask rule: the plan would try the mask first on any tag it does
+        # not name, so name every dictionary tag the custom rules cover
+        universe |= {hex8(t) for t in DicomDictionary if any(r.covers(t) for r in rules)}
+    for tag in sorted(universe):
+        first = next((r for r in rules if r.covers(int(tag, 16))), None)
+        if first is not None:
+            tags[tag] = copy.deepcopy(first.rule)
+    masks[:0] = [r.mask_entry() for r in rules if r.kind == "mask"]
+    for r in reversed(rules):  # the first rule of a VR wins
+        if r.kind == "vr" and r.vr:
+            vrs[r.vr] = copy.deepcopy(r.rule)
+        elif r.kind == "private" and r.creator and r.group and r.element:
+            creators.setdefault(r.creator, {}).setdefault(r.group, {})[r.element] = copy.deepcopy(
+                r.rule
+            )
+
+
+def build_plan(
+    name: str, options: Sequence[str], settings: Settings, rules: Sequence[CustomRule] = ()
+) -> dict[str, Any]:
+    """The plan of a profile: ``options`` already normalized, ``rules`` already validated."""
+    std = standard_rules(frozenset(options), settings.pseudonym_prefix)
+    private = std.private
+    creators: dict[str, dict[str, dict[str, Rule]]] = private.setdefault("creators", {})
+    _apply_custom(std.tags, std.masks, std.vrs, creators, rules)
+    if creators:
+        private["creator_elements"] = "keep-if-rule"
+    else:
+        del private["creators"]
+    dummies = dict(DUMMIES)
+    dummies.update(settings.dummies)
+    return {
+        "version": PLAN_VERSION,
+        "tags": dict(sorted(std.tags.items())),
+        "private": {
+            k: private[k] for k in ("creators", "creator_elements", "default") if k in private
+        },
+        "masks": std.masks,
+        "vrs": std.vrs,
+        "unknown_public": {"action": settings.unknown_public},
+        "default": {"action": settings.default},
+        "dummies": dict(sorted(dummies.items())),
+        "identifying": identifying_tags(options, settings.identifying),
+        "date_shift": {"source": settings.date_shift_source, "max_days": settings.max_days},
+        "insert": markers(name, options),
+    }

@@ -1,0 +1,71 @@
+//! The standard data dictionary (generated from pydicom's, see python/tools/gen_dictionary.py):
+//! the VR of implicit-VR elements and whether a public tag is known at all.
+
+mod generated;
+
+use crate::tag::Tag;
+use crate::vr::VR;
+
+pub use generated::DICOM_EDITION;
+
+pub struct DictEntry {
+    pub tag: u32,
+    pub vr: VR,
+    pub vm: &'static str,
+    pub keyword: &'static str,
+    pub retired: bool,
+}
+
+pub struct MaskEntry {
+    pub mask: u32,
+    pub value: u32,
+    pub vr: VR,
+    pub vm: &'static str,
+    pub keyword: &'static str,
+    pub retired: bool,
+}
+
+/// Keyword and VR of a public tag, exact entries first, then repeating groups (50xx, 60xx...).
+pub fn lookup(tag: Tag) -> Option<(VR, &'static str)> {
+    if let Ok(i) = generated::ENTRIES.binary_search_by_key(&tag.0, |e| e.tag) {
+        let e = &generated::ENTRIES[i];
+        return Some((e.vr, e.keyword));
+    }
+    generated::MASKS
+        .iter()
+        .find(|m| tag.0 & m.mask == m.value)
+        .map(|m| (m.vr, m.keyword))
+}
+
+/// The VR an implicit-VR element is read with.
+pub fn implicit_vr(tag: Tag) -> VR {
+    if tag.is_group_length() {
+        return VR::UL;
+    }
+    if tag.is_private() {
+        return if tag.is_private_creator() { VR::LO } else { VR::UN };
+    }
+    lookup(tag).map_or(VR::UN, |(vr, _)| vr)
+}
+
+/// Whether a public tag is in the dictionary (exact entries and repeating groups; group
+/// lengths are not entries, as in pydicom).
+pub fn is_known(tag: Tag) -> bool {
+    lookup(tag).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups() {
+        assert_eq!(lookup(Tag(0x0010_0010)), Some((VR::PN, "PatientName")));
+        assert_eq!(lookup(Tag(0x6002_3000)).map(|e| e.1), Some("OverlayData"));
+        assert_eq!(implicit_vr(Tag(0x0009_0010)), VR::LO);
+        assert_eq!(implicit_vr(Tag(0x0009_1010)), VR::UN);
+        assert_eq!(implicit_vr(Tag(0x0008_0000)), VR::UL);
+        assert!(!is_known(Tag(0x0010_9999)));
+        assert!(generated::ENTRIES.windows(2).all(|w| w[0].tag < w[1].tag));
+    }
+}

@@ -1,0 +1,406 @@
+//! The edit plan (docs/plan.md): parsed from JSON once, then looked up per element.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Deserialize;
+
+use crate::dictionary;
+use crate::error::{Error, Result};
+use crate::keyed::Keys;
+use crate::tag::{self, Tag};
+use crate::vr::VR;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Keep,
+    Remove,
+    Empty,
+    Replace(String),
+    Dummy,
+    Uid,
+    Pseudonym { prefix: String, source: Option<Tag> },
+    ShiftDate,
+    Clean,
+}
+
+impl Action {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Keep => "keep",
+            Action::Remove => "remove",
+            Action::Empty => "empty",
+            Action::Replace(_) => "replace",
+            Action::Dummy => "dummy",
+            Action::Uid => "uid",
+            Action::Pseudonym { .. } => "pseudonym",
+            Action::ShiftDate => "shift_date",
+            Action::Clean => "clean",
+        }
+    }
+}
+
+/// A new element written into the top-level data set.
+#[derive(Clone, Debug)]
+pub struct NewElement {
+    pub tag: Tag,
+    pub vr: VR,
+    pub value: String,
+    pub items: Vec<Vec<NewElement>>,
+}
+
+#[derive(Debug)]
+pub struct Plan {
+    tags: HashMap<u32, Action>,
+    /// (creator, group, element byte) -> rule
+    creators: HashMap<(String, u16, u8), Action>,
+    creator_groups: HashSet<(String, u16)>,
+    keep_creators_with_rules: bool,
+    private_default: Option<Action>,
+    masks: Vec<(u32, u32, Action)>,
+    vrs: HashMap<VR, Action>,
+    unknown_public: Option<Action>,
+    default: Action,
+    pub dummies: HashMap<VR, String>,
+    pub identifying: HashSet<u32>,
+    /// (source tag, max days)
+    pub date_shift: Option<(Tag, u32)>,
+    pub insert: Vec<NewElement>,
+    pub keys: Keys,
+    /// Some rule cleans text: identifying tokens must be collected first.
+    pub needs_tokens: bool,
+    /// Top-level values the rewrite needs before it starts (pseudonym and date sources).
+    pub top_sources: Vec<Tag>,
+    /// Nothing in the plan changes anything: the input is returned as it is.
+    pub identity: bool,
+    pub has_creator_rules: bool,
+}
+
+// ---- JSON shape -----------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleJson {
+    action: String,
+    #[serde(default)]
+    value: Option<String>,
+    #[serde(default)]
+    prefix: Option<String>,
+    #[serde(default)]
+    source: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MaskJson {
+    mask: String,
+    value: String,
+    rule: RuleJson,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PrivateJson {
+    #[serde(default)]
+    creators: HashMap<String, HashMap<String, HashMap<String, RuleJson>>>,
+    #[serde(default)]
+    creator_elements: Option<String>,
+    #[serde(default)]
+    default: Option<RuleJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DateShiftJson {
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    max_days: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewElementJson {
+    tag: String,
+    vr: String,
+    #[serde(default)]
+    value: Option<String>,
+    #[serde(default)]
+    items: Option<Vec<Vec<NewElementJson>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanJson {
+    version: u32,
+    #[serde(default)]
+    tags: HashMap<String, RuleJson>,
+    #[serde(default)]
+    private: Option<PrivateJson>,
+    #[serde(default)]
+    masks: Vec<MaskJson>,
+    #[serde(default)]
+    vrs: HashMap<String, RuleJson>,
+    #[serde(default)]
+    unknown_public: Option<RuleJson>,
+    #[serde(default)]
+    default: Option<RuleJson>,
+    #[serde(default)]
+    dummies: HashMap<String, String>,
+    #[serde(default)]
+    identifying: Vec<String>,
+    #[serde(default)]
+    date_shift: Option<DateShiftJson>,
+    #[serde(default)]
+    insert: Vec<NewElementJson>,
+}
+
+fn bad(msg: String) -> Error {
+    Error::Plan(msg)
+}
+
+fn parse_tag(s: &str) -> Result<Tag> {
+    let t = s.trim_start_matches('(').trim_end_matches(')').replace(',', "");
+    if t.len() != 8 {
+        return Err(bad(format!("tag {s:?} is not 8 hex digits")));
+    }
+    u32::from_str_radix(&t, 16).map(Tag).map_err(|_| bad(format!("tag {s:?} is not hexadecimal")))
+}
+
+fn parse_hex32(s: &str) -> Result<u32> {
+    u32::from_str_radix(s, 16).map_err(|_| bad(format!("{s:?} is not a 32-bit hex number")))
+}
+
+fn parse_vr(s: &str) -> Result<VR> {
+    VR::parse(s).ok_or_else(|| bad(format!("unknown VR {s:?}")))
+}
+
+fn parse_rule(r: RuleJson, at: &str) -> Result<Action> {
+    Ok(match r.action.as_str() {
+        "keep" => Action::Keep,
+        "remove" => Action::Remove,
+        "empty" => Action::Empty,
+        "replace" => Action::Replace(
+            r.value.ok_or_else(|| bad(format!("{at}: replace needs a value")))?,
+        ),
+        "dummy" => Action::Dummy,
+        "uid" => Action::Uid,
+        "pseudonym" => Action::Pseudonym {
+            prefix: r.prefix.unwrap_or_default(),
+            source: r.source.as_deref().map(parse_tag).transpose()?,
+        },
+        "shift_date" => Action::ShiftDate,
+        "clean" => Action::Clean,
+        other => return Err(bad(format!("{at}: unknown action {other:?}"))),
+    })
+}
+
+fn parse_new(e: NewElementJson) -> Result<NewElement> {
+    let tag = parse_tag(&e.tag)?;
+    let vr = parse_vr(&e.vr)?;
+    let items = e
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .map(|item| {
+            let mut v = item.into_iter().map(parse_new).collect::<Result<Vec<_>>>()?;
+            v.sort_by_key(|n| n.tag);
+            Ok(v)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if vr == VR::SQ && e.value.is_some() {
+        return Err(bad(format!("insert {tag}: a sequence takes items, not a value")));
+    }
+    Ok(NewElement { tag, vr, value: e.value.unwrap_or_default(), items })
+}
+
+impl Plan {
+    pub fn from_json(text: &str, key: &[u8]) -> Result<Plan> {
+        let j: PlanJson = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        if j.version != 1 {
+            return Err(bad(format!("plan version {} is not supported (1 is)", j.version)));
+        }
+        let mut tags = HashMap::new();
+        for (t, r) in j.tags {
+            let tag = parse_tag(&t)?;
+            tags.insert(tag.0, parse_rule(r, &t)?);
+        }
+        let private = j.private.unwrap_or_default();
+        let mut creators = HashMap::new();
+        let mut creator_groups = HashSet::new();
+        for (creator, groups) in private.creators {
+            for (g, elements) in groups {
+                let group = u16::from_str_radix(&g, 16)
+                    .map_err(|_| bad(format!("private group {g:?} is not hex")))?;
+                if group % 2 == 0 {
+                    return Err(bad(format!("private group {g} is even")));
+                }
+                creator_groups.insert((creator.clone(), group));
+                for (ee, r) in elements {
+                    let byte = u8::from_str_radix(&ee, 16)
+                        .map_err(|_| bad(format!("private element byte {ee:?} is not hex")))?;
+                    let at = format!("{creator}/{g}/{ee}");
+                    creators.insert((creator.clone(), group, byte), parse_rule(r, &at)?);
+                }
+            }
+        }
+        let keep_creators_with_rules = match private.creator_elements.as_deref() {
+            Some("keep-if-rule") => true,
+            None => false,
+            Some(o) => return Err(bad(format!("private.creator_elements {o:?} is unknown"))),
+        };
+        let private_default =
+            private.default.map(|r| parse_rule(r, "private.default")).transpose()?;
+        let masks = j
+            .masks
+            .into_iter()
+            .map(|m| {
+                let mask = parse_hex32(&m.mask)?;
+                let value = parse_hex32(&m.value)?;
+                Ok((mask, value, parse_rule(m.rule, &format!("mask {}", m.mask))?))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut vrs = HashMap::new();
+        for (v, r) in j.vrs {
+            vrs.insert(parse_vr(&v)?, parse_rule(r, &v)?);
+        }
+        let unknown_public = j.unknown_public.map(|r| parse_rule(r, "unknown_public")).transpose()?;
+        let default = j.default.map(|r| parse_rule(r, "default")).transpose()?.unwrap_or(Action::Keep);
+        let mut dummies = HashMap::new();
+        for (v, d) in j.dummies {
+            dummies.insert(parse_vr(&v)?, d);
+        }
+        let identifying =
+            j.identifying.iter().map(|t| parse_tag(t).map(|t| t.0)).collect::<Result<_>>()?;
+        let date_shift = j
+            .date_shift
+            .map(|d| {
+                let source = d.source.as_deref().map(parse_tag).transpose()?.unwrap_or(tag::PATIENT_ID);
+                let max_days = d.max_days.filter(|&m| m >= 1).ok_or_else(|| {
+                    bad("date_shift.max_days must be an integer >= 1".to_string())
+                })?;
+                Ok::<_, Error>((source, max_days))
+            })
+            .transpose()?;
+        let mut insert = j.insert.into_iter().map(parse_new).collect::<Result<Vec<_>>>()?;
+        insert.sort_by_key(|n| n.tag);
+
+        let all_rules = || {
+            tags.values()
+                .chain(creators.values())
+                .chain(private_default.iter())
+                .chain(masks.iter().map(|m| &m.2))
+                .chain(vrs.values())
+                .chain(unknown_public.iter())
+                .chain(std::iter::once(&default))
+        };
+        let needs_tokens = all_rules().any(|a| *a == Action::Clean);
+        let mut top_sources: Vec<Tag> = all_rules()
+            .filter_map(|a| match a {
+                Action::Pseudonym { source: Some(s), .. } => Some(*s),
+                _ => None,
+            })
+            .collect();
+        if let Some((s, _)) = date_shift {
+            top_sources.push(s);
+        }
+        top_sources.sort();
+        top_sources.dedup();
+        if date_shift.is_none() && all_rules().any(|a| *a == Action::ShiftDate) {
+            return Err(bad("a shift_date rule needs date_shift".to_string()));
+        }
+        let identity = insert.is_empty() && all_rules().all(|a| *a == Action::Keep);
+        let has_creator_rules = !creator_groups.is_empty();
+        Ok(Plan {
+            tags,
+            creators,
+            creator_groups,
+            keep_creators_with_rules,
+            private_default,
+            masks,
+            vrs,
+            unknown_public,
+            default,
+            dummies,
+            identifying,
+            date_shift,
+            insert,
+            keys: Keys::new(key),
+            needs_tokens,
+            top_sources,
+            identity,
+            has_creator_rules,
+        })
+    }
+
+    /// The rule for an element (docs/plan.md "Which rule applies"). `creator` is the private
+    /// creator of the element's block (for private data elements) or its own value (for creator
+    /// elements), when the plan has creator rules.
+    pub fn resolve(&self, tag: Tag, vr: VR, creator: Option<&str>) -> &Action {
+        if let Some(a) = self.tags.get(&tag.0) {
+            return a;
+        }
+        if tag.is_private() {
+            if let Some(c) = creator {
+                if tag.is_private_creator() {
+                    if self.keep_creators_with_rules
+                        && self.creator_groups.contains(&(c.to_string(), tag.group()))
+                    {
+                        return &Action::Keep;
+                    }
+                } else if let Some(a) =
+                    self.creators.get(&(c.to_string(), tag.group(), tag.element() as u8))
+                {
+                    return a;
+                }
+            }
+            if let Some(a) = &self.private_default {
+                return a;
+            }
+        }
+        if let Some((_, _, a)) = self.masks.iter().find(|(m, v, _)| tag.0 & m == *v) {
+            return a;
+        }
+        if let Some(a) = self.vrs.get(&vr) {
+            return a;
+        }
+        if !tag.is_private() && !dictionary::is_known(tag) {
+            if let Some(a) = &self.unknown_public {
+                return a;
+            }
+        }
+        &self.default
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence() {
+        let p = Plan::from_json(
+            r#"{"version":1,
+                "tags":{"00100010":{"action":"empty"}},
+                "private":{"creators":{"ACME":{"0009":{"01":{"action":"keep"}}}},"creator_elements":"keep-if-rule",
+                           "default":{"action":"remove"}},
+                "masks":[{"mask":"FF00FFFF","value":"60003000","rule":{"action":"remove"}}],
+                "vrs":{"UI":{"action":"uid"}},
+                "unknown_public":{"action":"remove"}}"#,
+            b"k",
+        )
+        .unwrap();
+        assert_eq!(p.resolve(Tag(0x0010_0010), VR::PN, None), &Action::Empty);
+        assert_eq!(p.resolve(Tag(0x0009_1001), VR::UN, Some("ACME")), &Action::Keep);
+        assert_eq!(p.resolve(Tag(0x0009_1002), VR::UN, Some("ACME")), &Action::Remove);
+        assert_eq!(p.resolve(Tag(0x0009_0010), VR::LO, Some("ACME")), &Action::Keep);
+        assert_eq!(p.resolve(Tag(0x0009_0010), VR::LO, Some("OTHER")), &Action::Remove);
+        assert_eq!(p.resolve(Tag(0x6002_3000), VR::OW, None), &Action::Remove);
+        assert_eq!(p.resolve(Tag(0x0020_000D), VR::UI, None), &Action::Uid);
+        assert_eq!(p.resolve(Tag(0x0010_9999), VR::LO, None), &Action::Remove);
+        assert_eq!(p.resolve(Tag(0x0008_0060), VR::CS, None), &Action::Keep);
+        assert!(!p.identity);
+        assert!(Plan::from_json(r#"{"version":1}"#, b"").unwrap().identity);
+        assert!(Plan::from_json(r#"{"version":2}"#, b"").is_err());
+        assert!(Plan::from_json(r#"{"version":1,"tags":{"0010":{"action":"keep"}}}"#, b"").is_err());
+    }
+}
