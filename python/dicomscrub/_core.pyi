@@ -47,10 +47,13 @@ def anonymize_batch(
     returning: group commit, not one fsync per file.
     """
 
-def dump(data: bytes | bytearray | memoryview) -> list[dict[str, Any]]:
-    """The element tree: dicts with tag, vr, offset, length, and value/text/items/fragments."""
+def dump(data: bytes | bytearray | memoryview) -> dict[str, Any]:
+    """The parsed file: ``transfer_syntax``, ``has_preamble``, ``meta`` and ``dataset``, each a
+    list of elements: dicts with ``tag`` (int), ``vr``, ``offset``, ``length`` (None: undefined),
+    ``value`` (raw bytes, None for sequences, encapsulated or values over 1 MiB), ``text``
+    (decoded, string VRs), ``items`` (list of element lists, sequences) and ``encapsulated``."""
 
 def keyed_uid(key: bytes, uid: str) -> str: ...
 def keyed_pseudonym(key: bytes, value: str) -> str: ...
 def date_offset_days(key: bytes, source: str, max_days: int) -> int: ...
-def decode_text(data: bytes, specific_character_set: str) -> str: ...
+def decode_text(data: bytes, specific_character_set: str, is_person_name: bool) -> str: ...

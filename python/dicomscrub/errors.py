@@ -45,10 +45,20 @@ class OutputError(DicomScrubError, OSError):
     """An output could not be written (exists already, rename failed, disk full...)."""
 
 
+class KeyFileError(DicomScrubError, ValueError):
+    """The project key could not be read or created (the message never holds the key)."""
+
+
+class RunLockedError(DicomScrubError):
+    """Another run holds the destination's lock (DST/.dicomscrub/lock)."""
+
+
 __all__ = [
     "DicomScrubError",
     "InvalidDicomError",
+    "KeyFileError",
     "OutputError",
     "ProfileError",
+    "RunLockedError",
     "UnsupportedTransferSyntaxError",
 ]

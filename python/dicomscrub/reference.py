@@ -76,7 +76,8 @@ R13 File Meta: rules apply to the input's meta elements (not 0002,0000 / 0002,00
     data set without meta gets (0002,0000), (0002,0001) = 00 01, (0002,0002) = output SOP Class
     UID, (0002,0003) = output SOP Instance UID (each when present), (0002,0010) from the encoding
     it was read in (Explicit VR Little Endian for a data set built in memory), (0002,0012),
-    (0002,0013).
+    (0002,0013); an input meta that lacks (0002,0001), (0002,0002) or (0002,0010) is completed
+    the same way.
 R14 Encapsulated Pixel Data = (7FE0,0010) at any depth when the input's Transfer Syntax is one that
     pydicom knows as encapsulated.
 R15 The plan is validated strictly: unknown keys (top level, rules, masks, inserts), lower-case
@@ -825,11 +826,14 @@ def _file_meta(src: Dataset, out: Dataset, run: _Run) -> FileMetaDataset:
         _edit_dataset(original, meta, run, None, False)
     else:
         meta = FileMetaDataset()
+    # A File Meta that lacks a required element is completed, so the output is valid Part 10.
+    if "FileMetaInformationVersion" not in meta:
         meta.FileMetaInformationVersion = b"\x00\x01"
-        if SOP_CLASS_UID in out:
-            meta[MEDIA_STORAGE_SOP_CLASS_UID] = DataElement(
-                MEDIA_STORAGE_SOP_CLASS_UID, "UI", copy.deepcopy(out[SOP_CLASS_UID].value)
-            )
+    if MEDIA_STORAGE_SOP_CLASS_UID not in meta and SOP_CLASS_UID in out:
+        meta[MEDIA_STORAGE_SOP_CLASS_UID] = DataElement(
+            MEDIA_STORAGE_SOP_CLASS_UID, "UI", copy.deepcopy(out[SOP_CLASS_UID].value)
+        )
+    if TRANSFER_SYNTAX_UID not in meta:
         meta.TransferSyntaxUID = _transfer_syntax_read_in(src)
     if SOP_INSTANCE_UID in out:
         meta[MEDIA_STORAGE_SOP_INSTANCE_UID] = DataElement(

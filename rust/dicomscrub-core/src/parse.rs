@@ -434,6 +434,16 @@ impl<'s, S: Source> Parser<'s, S> {
             if vr.has_long_length() {
                 let l: [u8; 4] = self.read(pos + 8, Some(tag))?;
                 let length = if little { u32::from_le_bytes(l) } else { u32::from_be_bytes(l) };
+                // pydicom reads a public element wrongly written as UN with its dictionary VR
+                // (values under 64 KiB); rules and values must see the same VR.
+                let vr = match dictionary::lookup(tag) {
+                    Some((known, _))
+                        if vr == VR::UN && !tag.is_private() && length < 0xFFFF && known != VR::UN =>
+                    {
+                        known
+                    }
+                    _ => vr,
+                };
                 return Ok(Header { tag, vr, vr_raw: raw, form: HeaderForm::Explicit32, length });
             }
             return Ok(Header {
