@@ -38,8 +38,8 @@ def _looks_dicom(path: Path) -> bool:
         head = f.read(132)
     if head[128:132] == b"DICM":
         return True
-    return len(head) >= 8 and (head[1] == 0 and head[0] in (0x02, 0x08)
-                               or head[0] == 0 and head[1] in (0x02, 0x08))
+    return len(head) >= 8 and ((head[1] == 0 and head[0] in (0x02, 0x08))
+                               or (head[0] == 0 and head[1] in (0x02, 0x08)))
 
 
 @functools.cache

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from corpus import corpus_id, readable_files
 from pydicom.dataset import Dataset
 
 from dicomscrub import Profile, _core, reference
 from dicomscrub.profiles.options import EXCLUSIVE
+
+from corpus import corpus_id, readable_files
 
 TEST_KEY = b"dicomscrub test key: not a secret"
 

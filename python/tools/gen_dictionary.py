@@ -75,7 +75,8 @@ def main() -> int:
     lines += ["];", ""]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text("\n".join(lines), encoding="utf-8")
-    print(f"wrote {OUT.relative_to(ROOT)}: {len(exact)} tags, {len(repeaters)} masks", file=sys.stderr)
+    summary = f"{len(exact)} tags, {len(repeaters)} masks"
+    print(f"wrote {OUT.relative_to(ROOT)}: {summary}", file=sys.stderr)
     return 0
 
 

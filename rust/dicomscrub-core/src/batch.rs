@@ -41,7 +41,9 @@ pub struct BatchOptions {
 fn pool(jobs: usize) -> Arc<rayon::ThreadPool> {
     static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
     let pools = POOLS.get_or_init(|| Mutex::new(HashMap::new()));
-    let mut map = pools.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut map = pools
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     map.entry(jobs)
         .or_insert_with(|| {
             Arc::new(
@@ -50,9 +52,10 @@ fn pool(jobs: usize) -> Arc<rayon::ThreadPool> {
                     .thread_name(|i| format!("dicomscrub-{i}"))
                     .build()
                     .unwrap_or_else(|_| {
-                        rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap_or_else(|e| {
-                            panic!("cannot start a thread: {e}")
-                        })
+                        rayon::ThreadPoolBuilder::new()
+                            .num_threads(1)
+                            .build()
+                            .unwrap_or_else(|e| panic!("cannot start a thread: {e}"))
                     }),
             )
         })
@@ -70,7 +73,9 @@ fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 fn one(src: &Path, dst: &Path, plan: &Plan, opts: &BatchOptions) -> FileResult {
-    let r = catch_unwind(AssertUnwindSafe(|| anonymize_file(src, dst, plan, opts.overwrite, &opts.limits)));
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        anonymize_file(src, dst, plan, opts.overwrite, &opts.limits)
+    }));
     let r = match r {
         Ok(r) => r,
         Err(p) => Err(Error::Panic(panic_message(&p)).in_file(src)),
@@ -86,7 +91,11 @@ fn one(src: &Path, dst: &Path, plan: &Plan, opts: &BatchOptions) -> FileResult {
         Err(e) => FileResult {
             src: src.into(),
             dst: dst.into(),
-            status: if e.is_not_dicom() { Status::Skipped } else { Status::Failed },
+            status: if e.is_not_dicom() {
+                Status::Skipped
+            } else {
+                Status::Failed
+            },
             error: Some(e),
             outcome: FileOutcome::default(),
         },
@@ -95,7 +104,11 @@ fn one(src: &Path, dst: &Path, plan: &Plan, opts: &BatchOptions) -> FileResult {
 
 /// Anonymize each `(src, dst)` pair. Output folders are created; with `sync`, the written data
 /// is flushed once per destination filesystem before returning.
-pub fn anonymize_batch(pairs: &[(PathBuf, PathBuf)], plan: &Plan, opts: &BatchOptions) -> Vec<FileResult> {
+pub fn anonymize_batch(
+    pairs: &[(PathBuf, PathBuf)],
+    plan: &Plan,
+    opts: &BatchOptions,
+) -> Vec<FileResult> {
     let dirs: BTreeSet<&Path> = pairs.iter().filter_map(|(_, d)| d.parent()).collect();
     for d in &dirs {
         if !d.as_os_str().is_empty() {
@@ -106,13 +119,22 @@ pub fn anonymize_batch(pairs: &[(PathBuf, PathBuf)], plan: &Plan, opts: &BatchOp
     let results: Vec<FileResult> = if jobs == 1 {
         pairs.iter().map(|(s, d)| one(s, d, plan, opts)).collect()
     } else {
-        pool(jobs).install(|| pairs.par_iter().map(|(s, d)| one(s, d, plan, opts)).collect())
+        pool(jobs).install(|| {
+            pairs
+                .par_iter()
+                .map(|(s, d)| one(s, d, plan, opts))
+                .collect()
+        })
     };
     if opts.sync {
         // One syncfs per destination filesystem (told apart by device number).
         let mut devices = BTreeSet::new();
         for d in dirs {
-            let d = if d.as_os_str().is_empty() { Path::new(".") } else { d };
+            let d = if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d
+            };
             if let Ok(m) = std::fs::metadata(d) {
                 if devices.insert(std::os::unix::fs::MetadataExt::dev(&m)) {
                     let _ = crate::io::sync_filesystem(d);

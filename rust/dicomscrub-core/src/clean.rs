@@ -9,7 +9,9 @@ fn is_separator(c: char) -> bool {
 
 /// Tokens of at least two characters, lower-cased: what the cleaner looks for.
 pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(is_separator).filter(|t| t.chars().count() >= 2).map(str::to_lowercase)
+    text.split(is_separator)
+        .filter(|t| t.chars().count() >= 2)
+        .map(str::to_lowercase)
 }
 
 /// Mask every identifying token of `text` with as many `X` as it has characters.
@@ -51,8 +53,10 @@ mod tests {
     fn masks_whole_tokens_only() {
         let ids: HashSet<String> = tokens("Doe^John^^Dr").collect();
         assert_eq!(ids.len(), 3);
-        assert_eq!(clean("CT head of john doe, by Dr. Johnson", &ids).as_deref(),
-                   Some("CT head of XXXX XXX, by XX. Johnson"));
+        assert_eq!(
+            clean("CT head of john doe, by Dr. Johnson", &ids).as_deref(),
+            Some("CT head of XXXX XXX, by XX. Johnson")
+        );
         assert_eq!(clean("nothing here", &ids), None);
         let jp: HashSet<String> = tokens("山田^太郎").collect();
         assert_eq!(clean("山田　太郎様", &jp).as_deref(), Some("XX　太郎様"));

@@ -42,8 +42,16 @@ fn days_in_month(y: i64, m: i64) -> i64 {
 /// Shift a date of 4, 6 or 8 digits (`YYYY`, `YYYYMM`, `YYYYMMDD`), keeping its precision.
 fn shift_digits(date: &str, offset: i64) -> Option<String> {
     let y: i64 = date.get(0..4)?.parse().ok()?;
-    let m: i64 = if date.len() >= 6 { date.get(4..6)?.parse().ok()? } else { 1 };
-    let d: i64 = if date.len() == 8 { date.get(6..8)?.parse().ok()? } else { 1 };
+    let m: i64 = if date.len() >= 6 {
+        date.get(4..6)?.parse().ok()?
+    } else {
+        1
+    };
+    let d: i64 = if date.len() == 8 {
+        date.get(6..8)?.parse().ok()?
+    } else {
+        1
+    };
     let n = days_from_civil(y, m, d)?.checked_add(offset)?;
     let (y, m, d) = civil_from_days(n);
     if !(1..=9999).contains(&y) {
@@ -86,7 +94,11 @@ fn is_dt_rest(s: &str) -> bool {
 fn shift_single(v: &str, is_dt: bool, offset: i64) -> Option<String> {
     let n = digits(v);
     if !is_dt {
-        return if v.len() == n && matches!(n, 4 | 6 | 8) { shift_digits(v, offset) } else { None };
+        return if v.len() == n && matches!(n, 4 | 6 | 8) {
+            shift_digits(v, offset)
+        } else {
+            None
+        };
     }
     let (date_len, ok) = if n >= 8 {
         (8, is_dt_rest(&v[8..]))
@@ -98,7 +110,11 @@ fn shift_single(v: &str, is_dt: bool, offset: i64) -> Option<String> {
     if !ok {
         return None;
     }
-    Some(format!("{}{}", shift_digits(&v[..date_len], offset)?, &v[date_len..]))
+    Some(format!(
+        "{}{}",
+        shift_digits(&v[..date_len], offset)?,
+        &v[date_len..]
+    ))
 }
 
 /// One `\`-separated value: a single date, else a range `A-B` split at the leftmost `-` where
@@ -116,7 +132,13 @@ fn shift_one(v: &str, is_dt: bool, offset: i64) -> String {
         if left.is_empty() && right.is_empty() {
             continue;
         }
-        let side = |s: &str| if s.is_empty() { Some(String::new()) } else { shift_single(s, is_dt, offset) };
+        let side = |s: &str| {
+            if s.is_empty() {
+                Some(String::new())
+            } else {
+                shift_single(s, is_dt, offset)
+            }
+        };
         if let (Some(l), Some(r)) = (side(left), side(right)) {
             return format!("{l}-{r}");
         }
@@ -127,7 +149,11 @@ fn shift_one(v: &str, is_dt: bool, offset: i64) -> String {
 /// Shift a whole (possibly multi-valued) DA or DT value; a value that is not a date becomes
 /// empty in its place (a date that cannot be moved must not stay).
 pub fn shift_value(value: &str, is_dt: bool, offset: i64) -> String {
-    value.split('\\').map(|v| shift_one(v, is_dt, offset)).collect::<Vec<_>>().join("\\")
+    value
+        .split('\\')
+        .map(|v| shift_one(v, is_dt, offset))
+        .collect::<Vec<_>>()
+        .join("\\")
 }
 
 #[cfg(test)]
@@ -148,12 +174,21 @@ mod tests {
     #[test]
     fn values() {
         assert_eq!(shift_value("20240301", false, -1), "20240229");
-        assert_eq!(shift_value("20240301\\20000101", false, -1), "20240229\\19991231");
+        assert_eq!(
+            shift_value("20240301\\20000101", false, -1),
+            "20240229\\19991231"
+        );
         assert_eq!(shift_value("2024", false, -1), "2023");
         assert_eq!(shift_value("202403", false, -1), "202402");
         assert_eq!(shift_value("20240301-", false, -1), "20240229-");
-        assert_eq!(shift_value("20240301-20240302", false, -1), "20240229-20240301");
-        assert_eq!(shift_value("20240301120000.5-0500", true, -1), "20240229120000.5-0500");
+        assert_eq!(
+            shift_value("20240301-20240302", false, -1),
+            "20240229-20240301"
+        );
+        assert_eq!(
+            shift_value("20240301120000.5-0500", true, -1),
+            "20240229120000.5-0500"
+        );
         assert_eq!(shift_value("2020-2021", true, -1), "2019-2021");
         assert_eq!(shift_value("2024abc", true, -1), "");
         assert_eq!(shift_value("2024.03.01\\20240301", false, -1), "\\20240229");

@@ -37,9 +37,19 @@ pub fn dump_bytes(data: &[u8], limits: &Limits) -> Result<Dump> {
     let mut src: &[u8] = data;
     let parsed = parse::parse(&mut src, limits)?;
     let mut file_src: &[u8] = data;
-    let meta = tree(&parsed.meta, None, &mut file_src, &Charset::default_repertoire())?;
+    let meta = tree(
+        &parsed.meta,
+        None,
+        &mut file_src,
+        &Charset::default_repertoire(),
+    )?;
     let mut body: &[u8] = parsed.inflated.as_deref().unwrap_or(data);
-    let dataset = tree(&parsed.dataset, None, &mut body, &Charset::default_repertoire())?;
+    let dataset = tree(
+        &parsed.dataset,
+        None,
+        &mut body,
+        &Charset::default_repertoire(),
+    )?;
     Ok(Dump {
         transfer_syntax: parsed.transfer_syntax.uid.clone(),
         has_preamble: parsed.has_preamble,
@@ -54,7 +64,12 @@ pub fn index(data: &[u8], limits: &Limits) -> Result<ParsedFile> {
     parse::parse(&mut src, limits)
 }
 
-fn tree(ds: &DataSet, parent: Option<usize>, src: &mut dyn Source, inherited: &Charset) -> Result<Vec<DumpElement>> {
+fn tree(
+    ds: &DataSet,
+    parent: Option<usize>,
+    src: &mut dyn Source,
+    inherited: &Charset,
+) -> Result<Vec<DumpElement>> {
     let cs = match ds.find(parent, tag::SPECIFIC_CHARACTER_SET) {
         Some(i) => {
             let (o, n) = ds.elements[i].value_range();

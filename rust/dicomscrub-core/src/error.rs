@@ -97,7 +97,10 @@ pub enum Error {
     #[error("output exists already: {}", path.display())]
     OutputExists { path: PathBuf },
     #[error("cannot write output {}: {source}", path.display())]
-    Output { path: PathBuf, source: std::io::Error },
+    Output {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{source}")]
     Io {
         #[from]
@@ -120,7 +123,10 @@ impl Error {
     pub fn in_file(self, path: impl Into<PathBuf>) -> Error {
         match self {
             e @ Error::File { .. } => e,
-            e => Error::File { path: path.into(), source: Box::new(e) },
+            e => Error::File {
+                path: path.into(),
+                source: Box::new(e),
+            },
         }
     }
 
@@ -173,7 +179,13 @@ impl Error {
     }
 
     pub fn is_not_dicom(&self) -> bool {
-        matches!(self.root(), Error::Parse(ParseError { kind: ParseErrorKind::NotDicom(_), .. }))
+        matches!(
+            self.root(),
+            Error::Parse(ParseError {
+                kind: ParseErrorKind::NotDicom(_),
+                ..
+            })
+        )
     }
 }
 

@@ -3,9 +3,9 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -33,8 +33,14 @@ pub struct TempOutput {
 
 impl TempOutput {
     pub fn new(dst: &Path) -> Result<TempOutput> {
-        let dir = dst.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let name = dst.file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();
+        let dir = dst
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = dst
+            .file_name()
+            .map(|n| n.as_bytes().to_vec())
+            .unwrap_or_default();
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let tmp_name = format!(
             ".{}.{}-{}.dicomscrub-tmp",
@@ -48,23 +54,37 @@ impl TempOutput {
             .create_new(true)
             .mode(0o644)
             .open(&path)
-            .map_err(|e| Error::Output { path: dst.to_path_buf(), source: e })?;
-        Ok(TempOutput { path, file: Some(file), committed: false })
+            .map_err(|e| Error::Output {
+                path: dst.to_path_buf(),
+                source: e,
+            })?;
+        Ok(TempOutput {
+            path,
+            file: Some(file),
+            committed: false,
+        })
     }
 
     /// Move into place: never over an existing file unless `overwrite`.
     pub fn commit(mut self, dst: &Path, overwrite: bool) -> Result<()> {
         drop(self.file.take());
-        let r = if overwrite { fs::rename(&self.path, dst) } else { rename_noreplace(&self.path, dst) };
+        let r = if overwrite {
+            fs::rename(&self.path, dst)
+        } else {
+            rename_noreplace(&self.path, dst)
+        };
         match r {
             Ok(()) => {
                 self.committed = true;
                 Ok(())
             }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                Err(Error::OutputExists { path: dst.to_path_buf() })
-            }
-            Err(e) => Err(Error::Output { path: dst.to_path_buf(), source: e }),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(Error::OutputExists {
+                path: dst.to_path_buf(),
+            }),
+            Err(e) => Err(Error::Output {
+                path: dst.to_path_buf(),
+                source: e,
+            }),
         }
     }
 }
@@ -125,7 +145,9 @@ fn write_pieces<W: Write + AsRawFd>(
                     BodySource::Memory(m) => {
                         let s = usize::try_from(*start).map_err(io::Error::other)?;
                         let e = s + usize::try_from(*len).map_err(io::Error::other)?;
-                        let slice = m.get(s..e).ok_or_else(|| io::Error::other("copy out of range"))?;
+                        let slice = m
+                            .get(s..e)
+                            .ok_or_else(|| io::Error::other("copy out of range"))?;
                         out.write_all(slice)?;
                     }
                     BodySource::File(f) => {
@@ -155,26 +177,42 @@ fn kernel_copy<W: AsRawFd>(src: &File, offset: u64, dst: &W, len: u64) -> io::Re
         let chunk = left.min(1 << 30) as usize;
         // SAFETY: valid fds; off_in points to a live loff_t; a null off_out uses the file position.
         let n = unsafe {
-            libc::copy_file_range(src.as_raw_fd(), &mut off_in, dst.as_raw_fd(), std::ptr::null_mut(), chunk, 0)
+            libc::copy_file_range(
+                src.as_raw_fd(),
+                &mut off_in,
+                dst.as_raw_fd(),
+                std::ptr::null_mut(),
+                chunk,
+                0,
+            )
         };
         if n < 0 {
             let err = io::Error::last_os_error();
             return match err.raw_os_error() {
-                Some(libc::EXDEV) | Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP) => {
-                    fallback_copy(src, off_in as u64, dst, left)
-                }
+                Some(libc::EXDEV)
+                | Some(libc::EINVAL)
+                | Some(libc::ENOSYS)
+                | Some(libc::EOPNOTSUPP) => fallback_copy(src, off_in as u64, dst, left),
                 _ => Err(err),
             };
         }
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "input shrank while copying"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "input shrank while copying",
+            ));
         }
         left -= n as u64;
     }
     Ok(())
 }
 
-fn fallback_copy<W: AsRawFd>(src: &File, mut offset: u64, dst: &W, mut left: u64) -> io::Result<()> {
+fn fallback_copy<W: AsRawFd>(
+    src: &File,
+    mut offset: u64,
+    dst: &W,
+    mut left: u64,
+) -> io::Result<()> {
     // SAFETY: borrow the fd as a File without taking ownership (ManuallyDrop prevents close).
     let out = std::mem::ManuallyDrop::new(unsafe {
         <File as std::os::fd::FromRawFd>::from_raw_fd(dst.as_raw_fd())
@@ -206,9 +244,9 @@ fn assemble_body(rw: &Rewritten, body: &[u8]) -> Result<Vec<u8>> {
             Piece::New(b) => out.extend_from_slice(b),
             Piece::Copy { start, len } => {
                 let s = *start as usize;
-                let slice = body
-                    .get(s..s + *len as usize)
-                    .ok_or_else(|| Error::Io { source: io::Error::other("copy out of range") })?;
+                let slice = body.get(s..s + *len as usize).ok_or_else(|| Error::Io {
+                    source: io::Error::other("copy out of range"),
+                })?;
                 out.extend_from_slice(slice);
             }
         }
@@ -237,9 +275,15 @@ pub fn write_file(
     overwrite: bool,
 ) -> Result<u64> {
     let mut tmp = TempOutput::new(dst)?;
-    let file = tmp.file.take().ok_or_else(|| Error::Panic("temp file missing".into()))?;
+    let file = tmp
+        .file
+        .take()
+        .ok_or_else(|| Error::Panic("temp file missing".into()))?;
     let mut out = BufWriter::with_capacity(BUF, file);
-    let wrap = |e: io::Error| Error::Output { path: dst.to_path_buf(), source: e };
+    let wrap = |e: io::Error| Error::Output {
+        path: dst.to_path_buf(),
+        source: e,
+    };
     out.write_all(&rw.head).map_err(wrap)?;
     let mut n = rw.head.len() as u64;
     if rw.deflate {
@@ -261,8 +305,14 @@ pub fn write_file(
 /// Copy a file as it is (a plan that changes nothing), atomically.
 pub fn copy_file(src: &File, len: u64, dst: &Path, overwrite: bool) -> Result<u64> {
     let mut tmp = TempOutput::new(dst)?;
-    let file = tmp.file.take().ok_or_else(|| Error::Panic("temp file missing".into()))?;
-    kernel_copy(src, 0, &file, len).map_err(|e| Error::Output { path: dst.to_path_buf(), source: e })?;
+    let file = tmp
+        .file
+        .take()
+        .ok_or_else(|| Error::Panic("temp file missing".into()))?;
+    kernel_copy(src, 0, &file, len).map_err(|e| Error::Output {
+        path: dst.to_path_buf(),
+        source: e,
+    })?;
     tmp.file = Some(file);
     tmp.commit(dst, overwrite)?;
     Ok(len)

@@ -106,7 +106,10 @@ mod tests {
         assert!(a.starts_with("2.25.") && a.len() <= 64);
         assert_eq!(a, k.uid("1.2.3.4\0"));
         assert_ne!(a, Keys::new(b"other").uid("1.2.3.4"));
-        assert_eq!(k.uid("1.2.840.10008.5.1.4.1.1.2"), "1.2.840.10008.5.1.4.1.1.2");
+        assert_eq!(
+            k.uid("1.2.840.10008.5.1.4.1.1.2"),
+            "1.2.840.10008.5.1.4.1.1.2"
+        );
         assert_eq!(k.uid(""), "");
     }
 

@@ -79,7 +79,11 @@ fn anonymize_file_inner(
     let parsed = parse::parse(&mut fsrc, limits)?;
     if plan.identity {
         let n = io::copy_file(&file, bytes_in, dst, overwrite)?;
-        return Ok(FileOutcome { bytes_in, bytes_out: n, stats: Stats::default() });
+        return Ok(FileOutcome {
+            bytes_in,
+            bytes_out: n,
+            stats: Stats::default(),
+        });
     }
     let (rw, body_mem);
     if let Some(inflated) = parsed.inflated.as_deref() {
@@ -96,5 +100,9 @@ fn anonymize_file_inner(
         None => io::BodySource::File(&file),
     };
     let bytes_out = io::write_file(&rw, body, dst, overwrite)?;
-    Ok(FileOutcome { bytes_in, bytes_out, stats: rw.stats })
+    Ok(FileOutcome {
+        bytes_in,
+        bytes_out,
+        stats: rw.stats,
+    })
 }

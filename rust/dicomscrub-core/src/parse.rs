@@ -76,7 +76,14 @@ impl Element {
     }
     /// The value bytes' range (for `Value` elements).
     pub fn value_range(&self) -> (u64, usize) {
-        (self.value_offset, if self.undefined_length() { 0 } else { self.length as usize })
+        (
+            self.value_offset,
+            if self.undefined_length() {
+                0
+            } else {
+                self.length as usize
+            },
+        )
     }
 }
 
@@ -117,7 +124,11 @@ impl DataSet {
             Some(p) => (p + 1, self.elements[p].subtree_end as usize),
             None => (0, self.elements.len()),
         };
-        Children { ds: self, next, end }
+        Children {
+            ds: self,
+            next,
+            end,
+        }
     }
 
     /// Direct child of `parent` with this tag.
@@ -181,7 +192,9 @@ pub fn parse<S: Source>(src: &mut S, limits: &Limits) -> Result<ParsedFile> {
 
     let mut meta_parser = Parser::new(src, limits, false);
     let dataset_offset = meta_parser.parse_meta(start)?;
-    let meta = DataSet { elements: meta_parser.nodes };
+    let meta = DataSet {
+        elements: meta_parser.nodes,
+    };
 
     let ts_value = match meta.find(None, tag::TRANSFER_SYNTAX_UID) {
         Some(i) => {
@@ -229,7 +242,12 @@ pub fn parse<S: Source>(src: &mut S, limits: &Limits) -> Result<ParsedFile> {
 }
 
 fn not_dicom(offset: u64, why: &'static str) -> ParseError {
-    ParseError { offset, tag: None, in_inflated: false, kind: ParseErrorKind::NotDicom(why) }
+    ParseError {
+        offset,
+        tag: None,
+        in_inflated: false,
+        kind: ParseErrorKind::NotDicom(why),
+    }
 }
 
 /// A file without preamble must start like a data set: an element of group 0002 (File Meta),
@@ -243,9 +261,11 @@ fn check_legacy_start<S: Source>(src: &mut S) -> Result<()> {
     let be = u16::from_be_bytes([head[0], head[1]]);
     let ok_group = |g: u16| matches!(g, 0x0000 | 0x0002 | 0x0004 | 0x0008);
     if !(ok_group(le) || ok_group(be)) {
-        return Err(
-            not_dicom(0, "no DICM prefix at offset 128 and no data set at offset 0").into()
-        );
+        return Err(not_dicom(
+            0,
+            "no DICM prefix at offset 128 and no data set at offset 0",
+        )
+        .into());
     }
     // An all-zero start would be a (0000,0000) element of zero length, over and over.
     if head == [0u8; 8] {
@@ -271,7 +291,9 @@ fn inflate<S: Source>(src: &mut S, offset: u64, limits: &Limits) -> Result<Vec<u
     let compressed_len = src.len().saturating_sub(offset);
     let compressed = src.read_vec(offset, compressed_len as usize)?;
     let mut dec = flate2::read::DeflateDecoder::new(compressed.as_slice());
-    let ratio_cap = compressed_len.saturating_mul(limits.max_inflate_ratio).max(limits.ratio_floor);
+    let ratio_cap = compressed_len
+        .saturating_mul(limits.max_inflate_ratio)
+        .max(limits.ratio_floor);
     let cap = limits.max_inflated.min(ratio_cap);
     let mut out = Vec::with_capacity((compressed_len as usize).saturating_mul(4).min(64 << 20));
     let mut buf = vec![0u8; 64 * 1024];
@@ -346,11 +368,21 @@ struct Header {
 
 impl<'s, S: Source> Parser<'s, S> {
     fn new(src: &'s mut S, limits: &'s Limits, in_inflated: bool) -> Self {
-        Parser { src, limits, nodes: Vec::new(), in_inflated }
+        Parser {
+            src,
+            limits,
+            nodes: Vec::new(),
+            in_inflated,
+        }
     }
 
     fn err(&self, offset: u64, tag: Option<Tag>, kind: ParseErrorKind) -> ParseError {
-        ParseError { offset, tag, in_inflated: self.in_inflated, kind }
+        ParseError {
+            offset,
+            tag,
+            in_inflated: self.in_inflated,
+            kind,
+        }
     }
 
     fn read<const N: usize>(&mut self, offset: u64, tag: Option<Tag>) -> Result<[u8; N]> {
@@ -360,7 +392,14 @@ impl<'s, S: Source> Parser<'s, S> {
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 let available = self.src.len().saturating_sub(offset);
                 Err(self
-                    .err(offset, tag, ParseErrorKind::Truncated { declared: N as u64, available })
+                    .err(
+                        offset,
+                        tag,
+                        ParseErrorKind::Truncated {
+                            declared: N as u64,
+                            available,
+                        },
+                    )
                     .into())
             }
             Err(e) => Err(e.into()),
@@ -433,18 +472,31 @@ impl<'s, S: Source> Parser<'s, S> {
         if let Some(vr) = VR::from_bytes(raw) {
             if vr.has_long_length() {
                 let l: [u8; 4] = self.read(pos + 8, Some(tag))?;
-                let length = if little { u32::from_le_bytes(l) } else { u32::from_be_bytes(l) };
+                let length = if little {
+                    u32::from_le_bytes(l)
+                } else {
+                    u32::from_be_bytes(l)
+                };
                 // pydicom reads a public element wrongly written as UN with its dictionary VR
                 // (values under 64 KiB); rules and values must see the same VR.
                 let vr = match dictionary::lookup(tag) {
                     Some((known, _))
-                        if vr == VR::UN && !tag.is_private() && length < 0xFFFF && known != VR::UN =>
+                        if vr == VR::UN
+                            && !tag.is_private()
+                            && length < 0xFFFF
+                            && known != VR::UN =>
                     {
                         known
                     }
                     _ => vr,
                 };
-                return Ok(Header { tag, vr, vr_raw: raw, form: HeaderForm::Explicit32, length });
+                return Ok(Header {
+                    tag,
+                    vr,
+                    vr_raw: raw,
+                    form: HeaderForm::Explicit32,
+                    length,
+                });
             }
             return Ok(Header {
                 tag,
@@ -459,15 +511,25 @@ impl<'s, S: Source> Parser<'s, S> {
             return Ok(implicit(tag));
         }
         // Letters but no VR we know: pydicom reads a 2-byte length and the bytes as they are.
-        Ok(Header { tag, vr: VR::UN, vr_raw: raw, form: HeaderForm::Explicit16, length: u32::from(u16_at(6)) })
+        Ok(Header {
+            tag,
+            vr: VR::UN,
+            vr_raw: raw,
+            form: HeaderForm::Explicit16,
+            length: u32::from(u16_at(6)),
+        })
     }
 
     fn push(&mut self, e: Element) -> Result<usize> {
         if self.nodes.len() >= self.limits.max_elements {
             return Err(self
-                .err(e.header_offset, Some(e.tag), ParseErrorKind::TooManyElements {
-                    limit: self.limits.max_elements,
-                })
+                .err(
+                    e.header_offset,
+                    Some(e.tag),
+                    ParseErrorKind::TooManyElements {
+                        limit: self.limits.max_elements,
+                    },
+                )
                 .into());
         }
         self.nodes.push(e);
@@ -504,7 +566,10 @@ impl<'s, S: Source> Parser<'s, S> {
             }
             if limit.saturating_sub(pos) < 8 {
                 let kind = if limit == src_len {
-                    ParseErrorKind::Truncated { declared: 8, available: limit.saturating_sub(pos) }
+                    ParseErrorKind::Truncated {
+                        declared: 8,
+                        available: limit.saturating_sub(pos),
+                    }
                 } else {
                     ParseErrorKind::OverrunsContainer {
                         declared: 8,
@@ -528,10 +593,14 @@ impl<'s, S: Source> Parser<'s, S> {
                 }
             }
             if tag == tag::SEQUENCE_DELIMITATION || tag == tag::ITEM {
-                return Err(self.err(pos, Some(tag), ParseErrorKind::UnexpectedDelimiter).into());
+                return Err(self
+                    .err(pos, Some(tag), ParseErrorKind::UnexpectedDelimiter)
+                    .into());
             }
             if tag.group() == 0x0002 && scope != Scope::Meta && depth == 0 {
-                return Err(self.err(pos, Some(tag), ParseErrorKind::MetaElementInDataSet).into());
+                return Err(self
+                    .err(pos, Some(tag), ParseErrorKind::MetaElementInDataSet)
+                    .into());
             }
             let value_offset = pos + h.form.header_len();
             let idx = self.push(Element {
@@ -556,9 +625,15 @@ impl<'s, S: Source> Parser<'s, S> {
                 if value_end > limit {
                     let available = limit.saturating_sub(value_offset);
                     let kind = if limit == src_len {
-                        ParseErrorKind::Truncated { declared, available }
+                        ParseErrorKind::Truncated {
+                            declared,
+                            available,
+                        }
                     } else {
-                        ParseErrorKind::OverrunsContainer { declared, available }
+                        ParseErrorKind::OverrunsContainer {
+                            declared,
+                            available,
+                        }
                     };
                     return Err(self.err(pos, Some(tag), kind).into());
                 }
@@ -615,12 +690,18 @@ impl<'s, S: Source> Parser<'s, S> {
         let b: [u8; 8] = self.read(pos, None)?;
         Ok(if little {
             (
-                Tag::new(u16::from_le_bytes([b[0], b[1]]), u16::from_le_bytes([b[2], b[3]])),
+                Tag::new(
+                    u16::from_le_bytes([b[0], b[1]]),
+                    u16::from_le_bytes([b[2], b[3]]),
+                ),
                 u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
             )
         } else {
             (
-                Tag::new(u16::from_be_bytes([b[0], b[1]]), u16::from_be_bytes([b[2], b[3]])),
+                Tag::new(
+                    u16::from_be_bytes([b[0], b[1]]),
+                    u16::from_be_bytes([b[2], b[3]]),
+                ),
                 u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
             )
         })
@@ -632,10 +713,14 @@ impl<'s, S: Source> Parser<'s, S> {
         loop {
             if limit.saturating_sub(pos) < 8 {
                 return Err(self
-                    .err(pos, Some(e.tag), ParseErrorKind::Truncated {
-                        declared: 8,
-                        available: limit.saturating_sub(pos),
-                    })
+                    .err(
+                        pos,
+                        Some(e.tag),
+                        ParseErrorKind::Truncated {
+                            declared: 8,
+                            available: limit.saturating_sub(pos),
+                        },
+                    )
                     .into());
             }
             let (t, len) = self.item_header(pos, little)?;
@@ -643,15 +728,21 @@ impl<'s, S: Source> Parser<'s, S> {
                 return Ok(pos + 8);
             }
             if t != tag::ITEM || len == UNDEFINED {
-                return Err(self.err(pos, Some(e.tag), ParseErrorKind::ExpectedItem { found: t }).into());
+                return Err(self
+                    .err(pos, Some(e.tag), ParseErrorKind::ExpectedItem { found: t })
+                    .into());
             }
             let end = pos + 8 + u64::from(len);
             if end > limit {
                 return Err(self
-                    .err(pos, Some(e.tag), ParseErrorKind::Truncated {
-                        declared: u64::from(len),
-                        available: limit.saturating_sub(pos + 8),
-                    })
+                    .err(
+                        pos,
+                        Some(e.tag),
+                        ParseErrorKind::Truncated {
+                            declared: u64::from(len),
+                            available: limit.saturating_sub(pos + 8),
+                        },
+                    )
                     .into());
             }
             pos = end;
@@ -670,9 +761,13 @@ impl<'s, S: Source> Parser<'s, S> {
         let seq_tag = self.nodes[seq].tag;
         if depth + 1 > self.limits.max_depth {
             return Err(self
-                .err(start, Some(seq_tag), ParseErrorKind::NestingTooDeep {
-                    limit: self.limits.max_depth,
-                })
+                .err(
+                    start,
+                    Some(seq_tag),
+                    ParseErrorKind::NestingTooDeep {
+                        limit: self.limits.max_depth,
+                    },
+                )
                 .into());
         }
         let src_len = self.src.len();
@@ -687,9 +782,15 @@ impl<'s, S: Source> Parser<'s, S> {
             if limit.saturating_sub(pos) < 8 {
                 let available = limit.saturating_sub(pos);
                 let kind = if limit == src_len {
-                    ParseErrorKind::Truncated { declared: 8, available }
+                    ParseErrorKind::Truncated {
+                        declared: 8,
+                        available,
+                    }
                 } else {
-                    ParseErrorKind::OverrunsContainer { declared: 8, available }
+                    ParseErrorKind::OverrunsContainer {
+                        declared: 8,
+                        available,
+                    }
                 };
                 return Err(self.err(pos, Some(seq_tag), kind).into());
             }
@@ -698,10 +799,18 @@ impl<'s, S: Source> Parser<'s, S> {
                 if end.is_none() {
                     return Ok(pos + 8);
                 }
-                return Err(self.err(pos, Some(t), ParseErrorKind::UnexpectedDelimiter).into());
+                return Err(self
+                    .err(pos, Some(t), ParseErrorKind::UnexpectedDelimiter)
+                    .into());
             }
             if t != tag::ITEM {
-                return Err(self.err(pos, Some(seq_tag), ParseErrorKind::ExpectedItem { found: t }).into());
+                return Err(self
+                    .err(
+                        pos,
+                        Some(seq_tag),
+                        ParseErrorKind::ExpectedItem { found: t },
+                    )
+                    .into());
             }
             let value_offset = pos + 8;
             let item = self.push(Element {
@@ -719,21 +828,40 @@ impl<'s, S: Source> Parser<'s, S> {
                 depth: (depth + 1) as u16,
             })?;
             // pydicom: an item is implicit VR if its parent is, or if its first element is.
-            let item_explicit = explicit && !self.first_element_is_implicit(value_offset, !little)?;
+            let item_explicit =
+                explicit && !self.first_element_is_implicit(value_offset, !little)?;
             let item_end = if len == UNDEFINED {
-                self.parse_dataset(value_offset, Scope::Undefined(limit), item_explicit, little, depth + 1)?
+                self.parse_dataset(
+                    value_offset,
+                    Scope::Undefined(limit),
+                    item_explicit,
+                    little,
+                    depth + 1,
+                )?
             } else {
                 let item_end = value_offset + u64::from(len);
                 if item_end > limit {
                     let available = limit.saturating_sub(value_offset);
                     let kind = if limit == src_len {
-                        ParseErrorKind::Truncated { declared: u64::from(len), available }
+                        ParseErrorKind::Truncated {
+                            declared: u64::from(len),
+                            available,
+                        }
                     } else {
-                        ParseErrorKind::OverrunsContainer { declared: u64::from(len), available }
+                        ParseErrorKind::OverrunsContainer {
+                            declared: u64::from(len),
+                            available,
+                        }
                     };
                     return Err(self.err(pos, Some(seq_tag), kind).into());
                 }
-                self.parse_dataset(value_offset, Scope::Defined(item_end), item_explicit, little, depth + 1)?;
+                self.parse_dataset(
+                    value_offset,
+                    Scope::Defined(item_end),
+                    item_explicit,
+                    little,
+                    depth + 1,
+                )?;
                 item_end
             };
             self.nodes[item].end = item_end;
@@ -771,7 +899,11 @@ mod tests {
         meta.extend(explicit_le(0x0002_0010, "UI", &tsv));
         let mut out = vec![0u8; 128];
         out.extend_from_slice(b"DICM");
-        out.extend(explicit_le(0x0002_0000, "UL", &(meta.len() as u32).to_le_bytes()));
+        out.extend(explicit_le(
+            0x0002_0000,
+            "UL",
+            &(meta.len() as u32).to_le_bytes(),
+        ));
         out.extend(meta);
         out.extend_from_slice(dataset);
         out
@@ -817,7 +949,9 @@ mod tests {
         // 100 nested undefined-length sequences.
         let mut ds = Vec::new();
         for _ in 0..100 {
-            ds.extend_from_slice(&[0x08, 0x00, 0x15, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]);
+            ds.extend_from_slice(&[
+                0x08, 0x00, 0x15, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+            ]);
             ds.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
         }
         for _ in 0..100 {
@@ -828,7 +962,10 @@ mod tests {
         let mut s: &[u8] = &file;
         let e = parse(&mut s, &Limits::default()).unwrap_err();
         assert!(e.to_string().contains("nested deeper than 64"), "{e}");
-        let limits = Limits { max_depth: 200, ..Limits::default() };
+        let limits = Limits {
+            max_depth: 200,
+            ..Limits::default()
+        };
         let mut s: &[u8] = &file;
         let p = parse(&mut s, &limits).unwrap();
         assert_eq!(p.dataset.elements.len(), 200);

@@ -159,11 +159,16 @@ fn bad(msg: String) -> Error {
 }
 
 fn parse_tag(s: &str) -> Result<Tag> {
-    let t = s.trim_start_matches('(').trim_end_matches(')').replace(',', "");
+    let t = s
+        .trim_start_matches('(')
+        .trim_end_matches(')')
+        .replace(',', "");
     if t.len() != 8 {
         return Err(bad(format!("tag {s:?} is not 8 hex digits")));
     }
-    u32::from_str_radix(&t, 16).map(Tag).map_err(|_| bad(format!("tag {s:?} is not hexadecimal")))
+    u32::from_str_radix(&t, 16)
+        .map(Tag)
+        .map_err(|_| bad(format!("tag {s:?} is not hexadecimal")))
 }
 
 fn parse_hex32(s: &str) -> Result<u32> {
@@ -180,7 +185,8 @@ fn parse_rule(r: RuleJson, at: &str) -> Result<Action> {
         "remove" => Action::Remove,
         "empty" => Action::Empty,
         "replace" => Action::Replace(
-            r.value.ok_or_else(|| bad(format!("{at}: replace needs a value")))?,
+            r.value
+                .ok_or_else(|| bad(format!("{at}: replace needs a value")))?,
         ),
         "dummy" => Action::Dummy,
         "uid" => Action::Uid,
@@ -202,22 +208,35 @@ fn parse_new(e: NewElementJson) -> Result<NewElement> {
         .unwrap_or_default()
         .into_iter()
         .map(|item| {
-            let mut v = item.into_iter().map(parse_new).collect::<Result<Vec<_>>>()?;
+            let mut v = item
+                .into_iter()
+                .map(parse_new)
+                .collect::<Result<Vec<_>>>()?;
             v.sort_by_key(|n| n.tag);
             Ok(v)
         })
         .collect::<Result<Vec<_>>>()?;
     if vr == VR::SQ && e.value.is_some() {
-        return Err(bad(format!("insert {tag}: a sequence takes items, not a value")));
+        return Err(bad(format!(
+            "insert {tag}: a sequence takes items, not a value"
+        )));
     }
-    Ok(NewElement { tag, vr, value: e.value.unwrap_or_default(), items })
+    Ok(NewElement {
+        tag,
+        vr,
+        value: e.value.unwrap_or_default(),
+        items,
+    })
 }
 
 impl Plan {
     pub fn from_json(text: &str, key: &[u8]) -> Result<Plan> {
         let j: PlanJson = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
         if j.version != 1 {
-            return Err(bad(format!("plan version {} is not supported (1 is)", j.version)));
+            return Err(bad(format!(
+                "plan version {} is not supported (1 is)",
+                j.version
+            )));
         }
         let mut tags = HashMap::new();
         for (t, r) in j.tags {
@@ -248,40 +267,65 @@ impl Plan {
             None => false,
             Some(o) => return Err(bad(format!("private.creator_elements {o:?} is unknown"))),
         };
-        let private_default =
-            private.default.map(|r| parse_rule(r, "private.default")).transpose()?;
+        let private_default = private
+            .default
+            .map(|r| parse_rule(r, "private.default"))
+            .transpose()?;
         let masks = j
             .masks
             .into_iter()
             .map(|m| {
                 let mask = parse_hex32(&m.mask)?;
                 let value = parse_hex32(&m.value)?;
-                Ok((mask, value, parse_rule(m.rule, &format!("mask {}", m.mask))?))
+                Ok((
+                    mask,
+                    value,
+                    parse_rule(m.rule, &format!("mask {}", m.mask))?,
+                ))
             })
             .collect::<Result<Vec<_>>>()?;
         let mut vrs = HashMap::new();
         for (v, r) in j.vrs {
             vrs.insert(parse_vr(&v)?, parse_rule(r, &v)?);
         }
-        let unknown_public = j.unknown_public.map(|r| parse_rule(r, "unknown_public")).transpose()?;
-        let default = j.default.map(|r| parse_rule(r, "default")).transpose()?.unwrap_or(Action::Keep);
+        let unknown_public = j
+            .unknown_public
+            .map(|r| parse_rule(r, "unknown_public"))
+            .transpose()?;
+        let default = j
+            .default
+            .map(|r| parse_rule(r, "default"))
+            .transpose()?
+            .unwrap_or(Action::Keep);
         let mut dummies = HashMap::new();
         for (v, d) in j.dummies {
             dummies.insert(parse_vr(&v)?, d);
         }
-        let identifying =
-            j.identifying.iter().map(|t| parse_tag(t).map(|t| t.0)).collect::<Result<_>>()?;
+        let identifying = j
+            .identifying
+            .iter()
+            .map(|t| parse_tag(t).map(|t| t.0))
+            .collect::<Result<_>>()?;
         let date_shift = j
             .date_shift
             .map(|d| {
-                let source = d.source.as_deref().map(parse_tag).transpose()?.unwrap_or(tag::PATIENT_ID);
+                let source = d
+                    .source
+                    .as_deref()
+                    .map(parse_tag)
+                    .transpose()?
+                    .unwrap_or(tag::PATIENT_ID);
                 let max_days = d.max_days.filter(|&m| m >= 1).ok_or_else(|| {
                     bad("date_shift.max_days must be an integer >= 1".to_string())
                 })?;
                 Ok::<_, Error>((source, max_days))
             })
             .transpose()?;
-        let mut insert = j.insert.into_iter().map(parse_new).collect::<Result<Vec<_>>>()?;
+        let mut insert = j
+            .insert
+            .into_iter()
+            .map(parse_new)
+            .collect::<Result<Vec<_>>>()?;
         insert.sort_by_key(|n| n.tag);
 
         let all_rules = || {
@@ -296,7 +340,9 @@ impl Plan {
         let needs_tokens = all_rules().any(|a| *a == Action::Clean);
         let mut top_sources: Vec<Tag> = all_rules()
             .filter_map(|a| match a {
-                Action::Pseudonym { source: Some(s), .. } => Some(*s),
+                Action::Pseudonym {
+                    source: Some(s), ..
+                } => Some(*s),
                 _ => None,
             })
             .collect();
@@ -348,7 +394,8 @@ impl Plan {
                         return &Action::Keep;
                     }
                 } else if let Some(a) =
-                    self.creators.get(&(c.to_string(), tag.group(), tag.element() as u8))
+                    self.creators
+                        .get(&(c.to_string(), tag.group(), tag.element() as u8))
                 {
                     return a;
                 }
@@ -390,10 +437,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.resolve(Tag(0x0010_0010), VR::PN, None), &Action::Empty);
-        assert_eq!(p.resolve(Tag(0x0009_1001), VR::UN, Some("ACME")), &Action::Keep);
-        assert_eq!(p.resolve(Tag(0x0009_1002), VR::UN, Some("ACME")), &Action::Remove);
-        assert_eq!(p.resolve(Tag(0x0009_0010), VR::LO, Some("ACME")), &Action::Keep);
-        assert_eq!(p.resolve(Tag(0x0009_0010), VR::LO, Some("OTHER")), &Action::Remove);
+        assert_eq!(
+            p.resolve(Tag(0x0009_1001), VR::UN, Some("ACME")),
+            &Action::Keep
+        );
+        assert_eq!(
+            p.resolve(Tag(0x0009_1002), VR::UN, Some("ACME")),
+            &Action::Remove
+        );
+        assert_eq!(
+            p.resolve(Tag(0x0009_0010), VR::LO, Some("ACME")),
+            &Action::Keep
+        );
+        assert_eq!(
+            p.resolve(Tag(0x0009_0010), VR::LO, Some("OTHER")),
+            &Action::Remove
+        );
         assert_eq!(p.resolve(Tag(0x6002_3000), VR::OW, None), &Action::Remove);
         assert_eq!(p.resolve(Tag(0x0020_000D), VR::UI, None), &Action::Uid);
         assert_eq!(p.resolve(Tag(0x0010_9999), VR::LO, None), &Action::Remove);
@@ -401,6 +460,8 @@ mod tests {
         assert!(!p.identity);
         assert!(Plan::from_json(r#"{"version":1}"#, b"").unwrap().identity);
         assert!(Plan::from_json(r#"{"version":2}"#, b"").is_err());
-        assert!(Plan::from_json(r#"{"version":1,"tags":{"0010":{"action":"keep"}}}"#, b"").is_err());
+        assert!(
+            Plan::from_json(r#"{"version":1,"tags":{"0010":{"action":"keep"}}}"#, b"").is_err()
+        );
     }
 }

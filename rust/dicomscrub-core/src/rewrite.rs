@@ -21,7 +21,10 @@ pub const IMPLEMENTATION_VERSION_NAME: &str = "DICOMSCRUB_010";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Piece {
     /// `len` bytes of the data set stream from `start`.
-    Copy { start: u64, len: u64 },
+    Copy {
+        start: u64,
+        len: u64,
+    },
     New(Vec<u8>),
 }
 
@@ -128,12 +131,20 @@ pub fn rewrite(
             parsed.dataset.elements[i].form != HeaderForm::Implicit
         });
     let mut body = Pieces::default();
-    let ctx = Ctx { charset: top_charset, in_clean: false };
+    let ctx = Ctx {
+        charset: top_charset,
+        in_clean: false,
+    };
     w.emit_dataset(None, &ctx, top_explicit, &mut body)?;
 
     let mut stats = std::mem::take(&mut w.stats);
     let head = build_head(parsed, file, plan, &mut stats)?;
-    Ok(Rewritten { head, body, deflate: parsed.transfer_syntax.deflated, stats })
+    Ok(Rewritten {
+        head,
+        body,
+        deflate: parsed.transfer_syntax.deflated,
+        stats,
+    })
 }
 
 #[derive(Clone)]
@@ -190,7 +201,9 @@ impl Writer<'_> {
             let t = self.ds.elements[i].tag;
             if t.is_private_creator() && self.ds.elements[i].kind == Kind::Value {
                 let raw = self.raw(i)?;
-                let v = String::from_utf8_lossy(&raw).trim_end_matches([' ', '\0']).to_string();
+                let v = String::from_utf8_lossy(&raw)
+                    .trim_end_matches([' ', '\0'])
+                    .to_string();
                 m.insert(t, v);
             }
         }
@@ -209,11 +222,12 @@ impl Writer<'_> {
                         self.collect_tokens(Some(item), &cs)?;
                     }
                 }
-                Kind::Value if e.vr == VR::PN || self.plan.identifying.contains(&e.tag.0) => {
-                    if e.vr.is_string() {
-                        let v = self.text(i, &cs)?;
-                        self.tokens.extend(clean::tokens(&v));
-                    }
+                Kind::Value
+                    if e.vr.is_string()
+                        && (e.vr == VR::PN || self.plan.identifying.contains(&e.tag.0)) =>
+                {
+                    let v = self.text(i, &cs)?;
+                    self.tokens.extend(clean::tokens(&v));
                 }
                 _ => {}
             }
@@ -238,9 +252,16 @@ impl Writer<'_> {
         out: &mut Pieces,
     ) -> Result<()> {
         let charset = self.charset_of(parent, &ctx.charset)?;
-        let ctx = Ctx { charset, in_clean: ctx.in_clean };
+        let ctx = Ctx {
+            charset,
+            in_clean: ctx.in_clean,
+        };
         let creators = self.creators_of(parent)?;
-        let inserts: &[NewElement] = if parent.is_none() { &self.plan.insert } else { &[] };
+        let inserts: &[NewElement] = if parent.is_none() {
+            &self.plan.insert
+        } else {
+            &[]
+        };
         let mut next_insert = 0;
         let kids: Vec<usize> = self.ds.children(parent).collect();
         for i in kids {
@@ -260,7 +281,10 @@ impl Writer<'_> {
             let creator = if e.tag.is_private_creator() {
                 creators.get(&e.tag).map(String::as_str)
             } else {
-                e.tag.private_creator_tag().and_then(|c| creators.get(&c)).map(String::as_str)
+                e.tag
+                    .private_creator_tag()
+                    .and_then(|c| creators.get(&c))
+                    .map(String::as_str)
             };
             let mut action = self.plan.resolve(e.tag, e.vr, creator).clone();
             if ctx.in_clean && action == Action::Keep && e.vr.is_cleanable_text() {
@@ -280,7 +304,14 @@ impl Writer<'_> {
                     }
                     a => {
                         let in_clean = ctx.in_clean || a == Action::Clean;
-                        self.emit_sequence(i, &Ctx { charset: ctx.charset.clone(), in_clean }, out)?;
+                        self.emit_sequence(
+                            i,
+                            &Ctx {
+                                charset: ctx.charset.clone(),
+                                in_clean,
+                            },
+                            out,
+                        )?;
                     }
                 },
                 Kind::Item => {} // items only appear under sequences
@@ -291,34 +322,37 @@ impl Writer<'_> {
                         out.copy(e.header_offset, e.end - e.header_offset);
                     }
                 }
-                Kind::Value => {
-                    match self.outcome(i, &e, &action, &ctx.charset)? {
-                        Outcome::Keep => {
-                            out.copy(e.header_offset, e.end - e.header_offset);
-                            if parent.is_none() && is_reported(e.tag) {
-                                let v = self.text(i, &ctx.charset)?;
-                                self.record(parent, e.tag, v);
-                            }
-                        }
-                        Outcome::Remove => self.count("remove"),
-                        Outcome::Set(v) => {
-                            self.count(action.name());
-                            if parent.is_none() && is_reported(e.tag) {
-                                self.record(parent, e.tag, decode(&v, e.vr, &ctx.charset));
-                            }
-                            if e.form == HeaderForm::Explicit16 && v.len() > 0xFFFE {
-                                out.bytes(self.header(&e, 0));
-                            } else {
-                                out.bytes(self.header(&e, v.len() as u32));
-                                out.bytes(v);
-                            }
+                Kind::Value => match self.outcome(i, &e, &action, &ctx.charset)? {
+                    Outcome::Keep => {
+                        out.copy(e.header_offset, e.end - e.header_offset);
+                        if parent.is_none() && is_reported(e.tag) {
+                            let v = self.text(i, &ctx.charset)?;
+                            self.record(parent, e.tag, v);
                         }
                     }
-                }
+                    Outcome::Remove => self.count("remove"),
+                    Outcome::Set(v) => {
+                        self.count(action.name());
+                        if parent.is_none() && is_reported(e.tag) {
+                            self.record(parent, e.tag, decode(&v, e.vr, &ctx.charset));
+                        }
+                        if e.form == HeaderForm::Explicit16 && v.len() > 0xFFFE {
+                            out.bytes(self.header(&e, 0));
+                        } else {
+                            out.bytes(self.header(&e, v.len() as u32));
+                            out.bytes(v);
+                        }
+                    }
+                },
             }
         }
         while next_insert < inserts.len() {
-            out.bytes(encode_new(&inserts[next_insert], explicit, self.little, &ctx.charset));
+            out.bytes(encode_new(
+                &inserts[next_insert],
+                explicit,
+                self.little,
+                &ctx.charset,
+            ));
             self.count("insert");
             next_insert += 1;
         }
@@ -468,7 +502,10 @@ impl Writer<'_> {
 fn is_reported(t: Tag) -> bool {
     matches!(
         t,
-        tag::SOP_INSTANCE_UID | tag::PATIENT_ID | tag::STUDY_INSTANCE_UID | tag::SERIES_INSTANCE_UID
+        tag::SOP_INSTANCE_UID
+            | tag::PATIENT_ID
+            | tag::STUDY_INSTANCE_UID
+            | tag::SERIES_INSTANCE_UID
     )
 }
 
@@ -499,7 +536,9 @@ pub fn pad(mut v: Vec<u8>, vr: VR) -> Vec<u8> {
 
 /// Cut each value of a text to the VR's maximum length (in characters).
 fn cut_to_max(vr: VR, text: &str) -> String {
-    let Some(max) = vr.max_len() else { return text.to_string() };
+    let Some(max) = vr.max_len() else {
+        return text.to_string();
+    };
     let cut = |v: &str| v.chars().take(max).collect::<String>();
     let cut_value = |v: &str| {
         if vr == VR::PN {
@@ -511,7 +550,10 @@ fn cut_to_max(vr: VR, text: &str) -> String {
     if vr.is_single_text() {
         cut_value(text)
     } else {
-        text.split('\\').map(cut_value).collect::<Vec<_>>().join("\\")
+        text.split('\\')
+            .map(cut_value)
+            .collect::<Vec<_>>()
+            .join("\\")
     }
 }
 
@@ -528,7 +570,11 @@ fn set_text(vr: VR, text: &str, cs: &Charset) -> Outcome {
         }
     } else {
         // ASCII VRs are written in ISO 8859-1 as pydicom does; anything else cannot be.
-        match text.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect::<Option<Vec<u8>>>() {
+        match text
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).ok())
+            .collect::<Option<Vec<u8>>>()
+        {
             Some(b) => b,
             None => return Outcome::Set(Vec::new()),
         }
@@ -546,13 +592,23 @@ pub fn encode_header(tag: Tag, vr: [u8; 2], form: HeaderForm, little: bool, len:
         h.extend_from_slice(&g.to_be_bytes());
         h.extend_from_slice(&e.to_be_bytes());
     }
-    let u32b = |v: u32| if little { v.to_le_bytes() } else { v.to_be_bytes() };
+    let u32b = |v: u32| {
+        if little {
+            v.to_le_bytes()
+        } else {
+            v.to_be_bytes()
+        }
+    };
     match form {
         HeaderForm::Implicit => h.extend_from_slice(&u32b(len)),
         HeaderForm::Explicit16 => {
             h.extend_from_slice(&vr);
             let l = len as u16;
-            h.extend_from_slice(&if little { l.to_le_bytes() } else { l.to_be_bytes() });
+            h.extend_from_slice(&if little {
+                l.to_le_bytes()
+            } else {
+                l.to_be_bytes()
+            });
         }
         HeaderForm::Explicit32 => {
             h.extend_from_slice(&vr);
@@ -622,9 +678,14 @@ fn build_head(
         let raw = file.read_vec(off, n)?;
         let value = match e.tag {
             tag::TRANSFER_SYNTAX_UID | tag::FILE_META_VERSION => raw,
-            tag::MEDIA_STORAGE_SOP_INSTANCE_UID if stats.sop_instance_uid.is_some() => {
-                pad(stats.sop_instance_uid.clone().unwrap_or_default().into_bytes(), VR::UI)
-            }
+            tag::MEDIA_STORAGE_SOP_INSTANCE_UID if stats.sop_instance_uid.is_some() => pad(
+                stats
+                    .sop_instance_uid
+                    .clone()
+                    .unwrap_or_default()
+                    .into_bytes(),
+                VR::UI,
+            ),
             tag::IMPLEMENTATION_CLASS_UID | tag::IMPLEMENTATION_VERSION_NAME => continue,
             t => match plan.resolve(t, e.vr, None) {
                 Action::Keep => raw,
@@ -661,7 +722,11 @@ fn build_head(
     }
     if !has(&elems, tag::MEDIA_STORAGE_SOP_INSTANCE_UID) {
         if let Some(u) = &stats.sop_instance_uid {
-            elems.push((tag::MEDIA_STORAGE_SOP_INSTANCE_UID, VR::UI, pad(u.clone().into_bytes(), VR::UI)));
+            elems.push((
+                tag::MEDIA_STORAGE_SOP_INSTANCE_UID,
+                VR::UI,
+                pad(u.clone().into_bytes(), VR::UI),
+            ));
         }
     }
     if !has(&elems, tag::MEDIA_STORAGE_SOP_CLASS_UID) {
@@ -669,7 +734,11 @@ fn build_head(
             elems.push((tag::MEDIA_STORAGE_SOP_CLASS_UID, VR::UI, v));
         }
     }
-    elems.push((tag::IMPLEMENTATION_CLASS_UID, VR::UI, pad(IMPLEMENTATION_CLASS_UID.into(), VR::UI)));
+    elems.push((
+        tag::IMPLEMENTATION_CLASS_UID,
+        VR::UI,
+        pad(IMPLEMENTATION_CLASS_UID.into(), VR::UI),
+    ));
     elems.push((
         tag::IMPLEMENTATION_VERSION_NAME,
         VR::SH,
@@ -678,7 +747,13 @@ fn build_head(
     elems.sort_by_key(|e| e.0);
     let mut group = Vec::new();
     for (t, vr, v) in &elems {
-        group.extend(encode_header(*t, vr.as_bytes(), form_for(*vr, true), true, v.len() as u32));
+        group.extend(encode_header(
+            *t,
+            vr.as_bytes(),
+            form_for(*vr, true),
+            true,
+            v.len() as u32,
+        ));
         group.extend_from_slice(v);
     }
     let mut head = vec![0u8; 128];

@@ -35,7 +35,10 @@ impl Source for &[u8] {
 }
 
 fn eof() -> io::Error {
-    io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end of the input")
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "read past the end of the input",
+    )
 }
 
 /// Window size of file reads: headers are read through it, large values skipped.
@@ -52,7 +55,12 @@ pub struct FileSource<'f> {
 impl<'f> FileSource<'f> {
     pub fn new(file: &'f File) -> io::Result<FileSource<'f>> {
         let len = file.metadata()?.len();
-        Ok(FileSource { file, len, win_start: 0, win: Vec::new() })
+        Ok(FileSource {
+            file,
+            len,
+            win_start: 0,
+            win: Vec::new(),
+        })
     }
 }
 

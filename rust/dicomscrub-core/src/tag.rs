@@ -83,7 +83,10 @@ mod tests {
         assert_eq!(t.group(), 0x10);
         assert!(!t.is_private());
         assert!(Tag(0x0009_0010).is_private_creator());
-        assert_eq!(Tag(0x0029_1008).private_creator_tag(), Some(Tag(0x0029_0010)));
+        assert_eq!(
+            Tag(0x0029_1008).private_creator_tag(),
+            Some(Tag(0x0029_0010))
+        );
         assert_eq!(Tag(0x0029_0008).private_creator_tag(), None);
         assert!(!Tag(0xFFFF_0010).is_private());
     }

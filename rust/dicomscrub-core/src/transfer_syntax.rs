@@ -30,7 +30,13 @@ impl TransferSyntax {
             // Encapsulated Uncompressed Explicit VR Little Endian and the rest.
             _ => (true, true, false, true),
         };
-        TransferSyntax { uid: uid.to_string(), explicit_vr, little_endian, deflated, encapsulated }
+        TransferSyntax {
+            uid: uid.to_string(),
+            explicit_vr,
+            little_endian,
+            deflated,
+            encapsulated,
+        }
     }
 
     /// The syntax a file without File Meta was detected to be in.

@@ -5,15 +5,77 @@ use std::fmt;
 #[allow(clippy::upper_case_acronyms)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum VR {
-    AE, AS, AT, CS, DA, DS, DT, FD, FL, IS, LO, LT, OB, OD, OF, OL, OV, OW, PN, SH, SL, SQ, SS,
-    ST, SV, TM, UC, UI, UL, UN, UR, US, UT, UV,
+    AE,
+    AS,
+    AT,
+    CS,
+    DA,
+    DS,
+    DT,
+    FD,
+    FL,
+    IS,
+    LO,
+    LT,
+    OB,
+    OD,
+    OF,
+    OL,
+    OV,
+    OW,
+    PN,
+    SH,
+    SL,
+    SQ,
+    SS,
+    ST,
+    SV,
+    TM,
+    UC,
+    UI,
+    UL,
+    UN,
+    UR,
+    US,
+    UT,
+    UV,
 }
 
 impl VR {
     pub const ALL: [VR; 34] = [
-        VR::AE, VR::AS, VR::AT, VR::CS, VR::DA, VR::DS, VR::DT, VR::FD, VR::FL, VR::IS, VR::LO,
-        VR::LT, VR::OB, VR::OD, VR::OF, VR::OL, VR::OV, VR::OW, VR::PN, VR::SH, VR::SL, VR::SQ,
-        VR::SS, VR::ST, VR::SV, VR::TM, VR::UC, VR::UI, VR::UL, VR::UN, VR::UR, VR::US, VR::UT,
+        VR::AE,
+        VR::AS,
+        VR::AT,
+        VR::CS,
+        VR::DA,
+        VR::DS,
+        VR::DT,
+        VR::FD,
+        VR::FL,
+        VR::IS,
+        VR::LO,
+        VR::LT,
+        VR::OB,
+        VR::OD,
+        VR::OF,
+        VR::OL,
+        VR::OV,
+        VR::OW,
+        VR::PN,
+        VR::SH,
+        VR::SL,
+        VR::SQ,
+        VR::SS,
+        VR::ST,
+        VR::SV,
+        VR::TM,
+        VR::UC,
+        VR::UI,
+        VR::UL,
+        VR::UN,
+        VR::UR,
+        VR::US,
+        VR::UT,
         VR::UV,
     ];
 
@@ -32,13 +94,40 @@ impl VR {
 
     pub fn as_str(self) -> &'static str {
         match self {
-            VR::AE => "AE", VR::AS => "AS", VR::AT => "AT", VR::CS => "CS", VR::DA => "DA",
-            VR::DS => "DS", VR::DT => "DT", VR::FD => "FD", VR::FL => "FL", VR::IS => "IS",
-            VR::LO => "LO", VR::LT => "LT", VR::OB => "OB", VR::OD => "OD", VR::OF => "OF",
-            VR::OL => "OL", VR::OV => "OV", VR::OW => "OW", VR::PN => "PN", VR::SH => "SH",
-            VR::SL => "SL", VR::SQ => "SQ", VR::SS => "SS", VR::ST => "ST", VR::SV => "SV",
-            VR::TM => "TM", VR::UC => "UC", VR::UI => "UI", VR::UL => "UL", VR::UN => "UN",
-            VR::UR => "UR", VR::US => "US", VR::UT => "UT", VR::UV => "UV",
+            VR::AE => "AE",
+            VR::AS => "AS",
+            VR::AT => "AT",
+            VR::CS => "CS",
+            VR::DA => "DA",
+            VR::DS => "DS",
+            VR::DT => "DT",
+            VR::FD => "FD",
+            VR::FL => "FL",
+            VR::IS => "IS",
+            VR::LO => "LO",
+            VR::LT => "LT",
+            VR::OB => "OB",
+            VR::OD => "OD",
+            VR::OF => "OF",
+            VR::OL => "OL",
+            VR::OV => "OV",
+            VR::OW => "OW",
+            VR::PN => "PN",
+            VR::SH => "SH",
+            VR::SL => "SL",
+            VR::SQ => "SQ",
+            VR::SS => "SS",
+            VR::ST => "ST",
+            VR::SV => "SV",
+            VR::TM => "TM",
+            VR::UC => "UC",
+            VR::UI => "UI",
+            VR::UL => "UL",
+            VR::UN => "UN",
+            VR::UR => "UR",
+            VR::US => "US",
+            VR::UT => "UT",
+            VR::UV => "UV",
         }
     }
 
@@ -51,8 +140,19 @@ impl VR {
     pub fn has_long_length(self) -> bool {
         matches!(
             self,
-            VR::OB | VR::OD | VR::OF | VR::OL | VR::OV | VR::OW | VR::SQ | VR::SV | VR::UC
-                | VR::UN | VR::UR | VR::UT | VR::UV
+            VR::OB
+                | VR::OD
+                | VR::OF
+                | VR::OL
+                | VR::OV
+                | VR::OW
+                | VR::SQ
+                | VR::SV
+                | VR::UC
+                | VR::UN
+                | VR::UR
+                | VR::UT
+                | VR::UV
         )
     }
 
@@ -60,8 +160,23 @@ impl VR {
     pub fn is_string(self) -> bool {
         matches!(
             self,
-            VR::AE | VR::AS | VR::CS | VR::DA | VR::DS | VR::DT | VR::IS | VR::LO | VR::LT
-                | VR::PN | VR::SH | VR::ST | VR::TM | VR::UC | VR::UI | VR::UR | VR::UT
+            VR::AE
+                | VR::AS
+                | VR::CS
+                | VR::DA
+                | VR::DS
+                | VR::DT
+                | VR::IS
+                | VR::LO
+                | VR::LT
+                | VR::PN
+                | VR::SH
+                | VR::ST
+                | VR::TM
+                | VR::UC
+                | VR::UI
+                | VR::UR
+                | VR::UT
         )
     }
 

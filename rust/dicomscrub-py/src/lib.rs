@@ -102,7 +102,9 @@ impl PyPlan {
     #[new]
     fn new(plan_json: &str, key: &[u8]) -> PyResult<Self> {
         let plan = Plan::from_json(plan_json, key).map_err(CoreError)?;
-        Ok(PyPlan { inner: Arc::new(plan) })
+        Ok(PyPlan {
+            inner: Arc::new(plan),
+        })
     }
 
     #[getter]
@@ -116,12 +118,18 @@ impl PyPlan {
 }
 
 #[pyfunction]
-fn anonymize_bytes<'py>(py: Python<'py>, data: &Bound<'py, PyAny>, plan: &PyPlan) -> PyResult<Bound<'py, PyBytes>> {
+fn anonymize_bytes<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    plan: &PyPlan,
+) -> PyResult<Bound<'py, PyBytes>> {
     let input = Input::extract(data)?;
     let plan = plan.inner.clone();
     let out = py
         .detach(|| {
-            contain(|| dicomscrub_core::anonymize_bytes(input.as_slice(), &plan, &Limits::default()))
+            contain(|| {
+                dicomscrub_core::anonymize_bytes(input.as_slice(), &plan, &Limits::default())
+            })
         })
         .map_err(CoreError)?;
     Ok(PyBytes::new(py, &out.0))
@@ -139,7 +147,16 @@ fn outcome_dict<'py>(
     d.set_item("src", src)?;
     d.set_item("dst", dst)?;
     d.set_item("status", status)?;
-    d.set_item("error_kind", err.map(|e| if e.is_not_dicom() { "NotDicom" } else { e.kind() }))?;
+    d.set_item(
+        "error_kind",
+        err.map(|e| {
+            if e.is_not_dicom() {
+                "NotDicom"
+            } else {
+                e.kind()
+            }
+        }),
+    )?;
     d.set_item("message", err.map(Error::message))?;
     d.set_item("offset", err.and_then(Error::offset))?;
     d.set_item("tag", err.and_then(|e| e.tag()).map(|t| t.0))?;
@@ -174,15 +191,27 @@ fn anonymize_file<'py>(
     let (s, d) = (src.clone(), dst.clone());
     let o = py
         .detach(|| {
-            contain(|| dicomscrub_core::anonymize_file(&s, &d, &plan, overwrite, &Limits::default()))
-                .map_err(|e| e.in_file(&s))
+            contain(|| {
+                dicomscrub_core::anonymize_file(&s, &d, &plan, overwrite, &Limits::default())
+            })
+            .map_err(|e| e.in_file(&s))
         })
         .map_err(CoreError)?;
-    outcome_dict(py, &src.to_string_lossy(), &dst.to_string_lossy(), "ok", None, &o)
+    outcome_dict(
+        py,
+        &src.to_string_lossy(),
+        &dst.to_string_lossy(),
+        "ok",
+        None,
+        &o,
+    )
 }
 
 fn default_jobs() -> usize {
-    if let Some(n) = std::env::var("DICOMSCRUB_JOBS").ok().and_then(|v| v.parse().ok()) {
+    if let Some(n) = std::env::var("DICOMSCRUB_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         return n;
     }
     std::thread::available_parallelism().map_or(1, usize::from)
@@ -290,8 +319,14 @@ fn decode_text(data: &[u8], specific_character_set: &str, is_person_name: bool) 
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("DICOM_EDITION", dicomscrub_core::dictionary::DICOM_EDITION)?;
-    m.add("IMPLEMENTATION_CLASS_UID", dicomscrub_core::rewrite::IMPLEMENTATION_CLASS_UID)?;
-    m.add("IMPLEMENTATION_VERSION_NAME", dicomscrub_core::rewrite::IMPLEMENTATION_VERSION_NAME)?;
+    m.add(
+        "IMPLEMENTATION_CLASS_UID",
+        dicomscrub_core::rewrite::IMPLEMENTATION_CLASS_UID,
+    )?;
+    m.add(
+        "IMPLEMENTATION_VERSION_NAME",
+        dicomscrub_core::rewrite::IMPLEMENTATION_VERSION_NAME,
+    )?;
     m.add_class::<PyPlan>()?;
     m.add_function(wrap_pyfunction!(anonymize_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(anonymize_file, m)?)?;

@@ -43,7 +43,11 @@ pub fn implicit_vr(tag: Tag) -> VR {
         return VR::UL;
     }
     if tag.is_private() {
-        return if tag.is_private_creator() { VR::LO } else { VR::UN };
+        return if tag.is_private_creator() {
+            VR::LO
+        } else {
+            VR::UN
+        };
     }
     lookup(tag).map_or(VR::UN, |(vr, _)| vr)
 }
