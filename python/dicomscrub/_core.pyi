@@ -51,7 +51,8 @@ def dump(data: bytes | bytearray | memoryview) -> dict[str, Any]:
     """The parsed file: ``transfer_syntax``, ``has_preamble``, ``meta`` and ``dataset``, each a
     list of elements: dicts with ``tag`` (int), ``vr``, ``offset``, ``length`` (None: undefined),
     ``value`` (raw bytes, None for sequences, encapsulated or values over 1 MiB), ``text``
-    (decoded, string VRs), ``items`` (list of element lists, sequences) and ``encapsulated``."""
+    (decoded, string VRs), ``items`` (list of element lists, sequences), ``encapsulated`` and
+    ``big_endian``."""
 
 def keyed_uid(key: bytes, uid: str) -> str: ...
 def keyed_pseudonym(key: bytes, value: str) -> str: ...

@@ -265,6 +265,7 @@ fn dump_list<'py>(py: Python<'py>, elems: &[DumpElement]) -> PyResult<Bound<'py,
         d.set_item("value", e.value.as_ref().map(|v| PyBytes::new(py, v)))?;
         d.set_item("text", e.text.as_deref())?;
         d.set_item("encapsulated", e.encapsulated)?;
+        d.set_item("big_endian", e.big_endian)?;
         match &e.items {
             Some(items) => {
                 let l = PyList::empty(py);
