@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
 from typing import Any, overload
 
-from dicomscrub.profiles import custom
+from dicomscrub.profiles import custom, simple
 from dicomscrub.profiles.options import OPTIONS, normalize
 from dicomscrub.profiles.plan import Settings, build_plan
 from dicomscrub.profiles.rules import CustomRule
@@ -94,13 +94,36 @@ class Profile:
     @classmethod
     def from_rules(
         cls,
-        rules: Sequence[Mapping[str, Any]],
+        rules: Mapping[str, Any] | Sequence[Mapping[str, Any]],
         *,
         options: Sequence[str] = (),
         name: str = "custom",
     ) -> Profile:
-        """The basic profile with ``options``, extended by ``rules`` (tables as in TOML)."""
+        """Two forms.
+
+        A mapping ``{selector: action}`` (``{"PatientName": "remove", "PatientID": ("replace",
+        "SUBJ01"), "(0009,xx10)": "remove"}``) changes exactly those elements, at every depth,
+        and nothing else (see :mod:`.simple`). A sequence of rule tables (as in TOML) extends the
+        basic profile with ``options``.
+        """
+        if isinstance(rules, Mapping):
+            return cls._rules_only(name, simple.rules_plan(rules))
         return cls.from_dict({"options": list(options), "rules": list(rules)}, name=name)
+
+    @classmethod
+    def keep_all(cls) -> Profile:
+        """A profile that changes nothing: outputs are byte-identical to their inputs."""
+        return cls._rules_only("keep-all", {"version": 1})
+
+    @classmethod
+    def _rules_only(cls, name: str, plan: dict[str, Any]) -> Profile:
+        profile = cls.__new__(cls)
+        profile.name = name
+        profile._options = ()
+        profile._settings = Settings()
+        profile._rules = ()
+        profile._plan = plan
+        return profile
 
     @classmethod
     def _from_custom(cls, spec: custom.CustomProfile) -> Profile:
