@@ -394,7 +394,7 @@ def _read(data: bytes, *, force: bool) -> Dataset:
 
 def _is_dicomdir(ds: Dataset) -> bool:
     meta = getattr(ds, "file_meta", None)
-    sop_class = meta.get("MediaStorageSOPClassUID") if meta is not None else None
+    sop_class = meta.get(0x00020002) if meta is not None else None
     return str(getattr(sop_class, "value", "")) == MEDIA_STORAGE_DIRECTORY or (
         "DirectoryRecordSequence" in ds
     )
@@ -716,7 +716,7 @@ def _text_pattern(needles: Sequence[_Needle]) -> re.Pattern[str] | None:
 
 
 def _encodings_of(ds: Dataset) -> list[str]:
-    charset = ds.get("SpecificCharacterSet")
+    charset = ds.get(reference.SPECIFIC_CHARACTER_SET)
     value = getattr(charset, "value", None)
     if not value:
         return [default_encoding]
@@ -826,7 +826,7 @@ def _pixel_ranges(data: bytes, ds: Dataset) -> list[tuple[int, int]]:
 def _raw_bytes(data: bytes, ds: Dataset) -> bytes:
     """The file's bytes, with a deflated data set inflated."""
     meta = getattr(ds, "file_meta", None)
-    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    syntax = meta.get(0x00020010) if meta is not None else None
     if syntax is None or UID(str(syntax.value)) != DeflatedExplicitVRLittleEndian:
         return data
     if data[128:132] != b"DICM" or len(data) < 144:
