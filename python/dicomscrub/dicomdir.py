@@ -41,7 +41,15 @@ _KEYS = {
     "LEAF": ("InstanceNumber",),
 }  # fmt: skip
 
-__all__ = ["DicomdirError", "Regenerated", "referenced_file_ids", "regenerate", "valid_file_id"]
+__all__ = [
+    "DicomdirError",
+    "Regenerated",
+    "SourceDicomdir",
+    "read_source",
+    "referenced_file_ids",
+    "regenerate",
+    "valid_file_id",
+]
 
 
 class DicomdirError(Exception):
@@ -64,8 +72,17 @@ def valid_file_id(components: Sequence[str]) -> bool:
     return 0 < len(components) <= MAX_DEPTH and all(_COMPONENT.match(c) for c in components)
 
 
-def referenced_file_ids(path: str) -> list[tuple[str, ...]]:
-    """The Referenced File IDs of a DICOMDIR's records, in record order, without duplicates."""
+@dataclass
+class SourceDicomdir:
+    """What is taken from a source DICOMDIR: its File-set UID (to derive the new one from) and
+    the File IDs its records reference. Nothing else of it reaches the output."""
+
+    uid: str | None
+    file_ids: list[tuple[str, ...]]
+
+
+def read_source(path: str) -> SourceDicomdir:
+    """Read a source DICOMDIR's UID and referenced File IDs (record order, no duplicates)."""
     import pydicom
 
     try:
@@ -73,19 +90,19 @@ def referenced_file_ids(path: str) -> list[tuple[str, ...]]:
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(path, force=True)
             records = ds.get("DirectoryRecordSequence")
+            meta = getattr(ds, "file_meta", None)
+            uid = str(meta.get("MediaStorageSOPInstanceUID", "") or "") if meta else ""
     except Exception as exc:  # pydicom raises many kinds on damaged input
         raise DicomdirError(f"the source DICOMDIR cannot be read: {exc}") from None
     if records is None:
-        if "DirectoryRecordSequence" not in ds and "FileSetConsistencyFlag" not in ds:
+        if "FileSetConsistencyFlag" not in ds:
             raise DicomdirError("the source is not a DICOMDIR (no Directory Record Sequence)")
         records = []
     out: list[tuple[str, ...]] = []
     seen: set[tuple[str, ...]] = set()
     try:
         for rec in records:
-            if "ReferencedFileID" not in rec:
-                continue
-            v = rec.ReferencedFileID
+            v = rec.get("ReferencedFileID")
             if not v:
                 continue
             comps = (str(v),) if isinstance(v, str) else tuple(str(c) for c in v)
@@ -95,7 +112,12 @@ def referenced_file_ids(path: str) -> list[tuple[str, ...]]:
                 out.append(comps)
     except Exception as exc:
         raise DicomdirError(f"the source DICOMDIR's records cannot be read: {exc}") from None
-    return out
+    return SourceDicomdir(uid.strip(" \x00") or None, out)
+
+
+def referenced_file_ids(path: str) -> list[tuple[str, ...]]:
+    """The Referenced File IDs of a DICOMDIR's records, in record order, without duplicates."""
+    return read_source(path).file_ids
 
 
 def _record(kind: str, ds: Any, record_type: str) -> Any:
@@ -149,6 +171,21 @@ def _leaf_node(ds: Any) -> Any:
     return node
 
 
+def _stub(ds: Any) -> Any:
+    """The little FileSet.add_custom needs of an instance (it saves a copy of what it gets in a
+    staging folder: the records are built from the full data set, the copy need not be)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+
+    stub = Dataset()
+    stub.SOPClassUID = ds.SOPClassUID
+    stub.SOPInstanceUID = ds.SOPInstanceUID
+    stub.file_meta = FileMetaDataset()
+    stub.file_meta.TransferSyntaxUID = ds.file_meta.TransferSyntaxUID
+    stub.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    stub.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    return stub
+
+
 def regenerate(
     dst: str,
     instances: Sequence[tuple[tuple[str, ...], str]],
@@ -185,7 +222,7 @@ def regenerate(
                 warnings.simplefilter("ignore")
                 ds = pydicom.dcmread(out, stop_before_pixels=True)
                 before = len(fs)
-                instance = fs.add_custom(ds, _leaf_node(ds))
+                instance = fs.add_custom(_stub(ds), _leaf_node(ds))
         except Exception as exc:
             result.omitted.append(f"{fid}: {type(exc).__name__}: {exc}")
             continue

@@ -6,7 +6,8 @@ is durable, and there are two commits per batch of files, never one per file (gr
 1. :meth:`Journal.begin_batch` records the batch's files as ``pending`` (with the output path
    each will get) *before* the core writes anything;
 2. the core writes the outputs and syncs the filesystem;
-3. :meth:`Journal.finish_batch` records each file's outcome and marks the batch ``done``.
+3. :meth:`Journal.finish_batch` records each file's outcome and marks the batch ``done``
+   (not fsynced itself: it reaches the disk with the next batch's pending commit or sync).
 
 A run killed between 1 and 3 leaves ``pending`` rows: :meth:`Journal.take_pending` hands their
 output paths to the next run, which deletes them (they may be incomplete in a crash, never in a
@@ -242,7 +243,9 @@ class Journal:
             )
             for s, size, m, r in results
         ]  # fmt: skip
-        with self._tx():
+        # Not durable: losing it (power cut) only means redoing the batch; its outputs were
+        # synced before, and its pending mark was durable.
+        with self._tx(durable=False):
             self._db.executemany(
                 "INSERT OR REPLACE INTO files(src, size, mtime_ns, status, dst, note, error_kind, "
                 "reason, offset, tag, bytes_in, bytes_out, plan_id, run_id, batch_id) "
@@ -290,15 +293,21 @@ class Journal:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _tx(self) -> _Transaction:
-        return _Transaction(self._db)
+    def _tx(self, *, durable: bool = True) -> _Transaction:
+        return _Transaction(self._db, durable)
 
 
 class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    """``durable``: the commit is on disk when it returns (synchronous=FULL: one fsync of the
+    WAL). Otherwise (NORMAL) it is safe against a killed process and reaches the disk with the
+    next durable commit or the core's syncfs of the batch, whichever comes first."""
+
+    def __init__(self, db: sqlite3.Connection, durable: bool) -> None:
         self._db = db
+        self._durable = durable
 
     def __enter__(self) -> None:
+        self._db.execute(f"PRAGMA synchronous={'FULL' if self._durable else 'NORMAL'}")
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *rest: object) -> None:

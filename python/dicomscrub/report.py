@@ -10,7 +10,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal, TextIO
 
 Status = Literal["ok", "failed", "skipped"]
@@ -71,11 +71,22 @@ class FileResult:
         return self.status == "ok"
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["src"] = _text(self.src)
-        d["dst"] = _text(self.dst) if self.dst is not None else None
-        d["tag"] = f"{self.tag:08X}" if self.tag is not None else None
-        return d
+        """JSON-ready (paths as text, tag as 8 hex digits); no deep copy: this is per file."""
+        return {
+            "src": _text(self.src),
+            "dst": _text(self.dst),
+            "status": self.status,
+            "error_kind": self.error_kind,
+            "message": self.message,
+            "offset": self.offset,
+            "tag": f"{self.tag:08X}" if self.tag is not None else None,
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+            "actions": self.actions,
+            "sop_instance_uid": self.sop_instance_uid,
+            "ids": self.ids,
+            "note": self.note,
+        }
 
 
 @dataclass
@@ -114,6 +125,8 @@ class Report:
     failures: list[FileResult] = field(default_factory=list)  # the first MAX_FAILURES_KEPT
     dicomdirs: list[FileResult] = field(default_factory=list)
     changes: list[ElementChange] = field(default_factory=list)  # dry run: the sample's edits
+    planned_files: int = 0  # dry run: files found
+    planned_bytes: int = 0
     report_path: str | None = None
     journal_path: str | None = None
     quarantine_path: str | None = None
@@ -170,6 +183,8 @@ class Report:
             "dst": self.dst,
             "layout": self.layout,
             "dry_run": self.dry_run,
+            **({"planned_files": self.planned_files, "planned_bytes": self.planned_bytes}
+               if self.dry_run else {}),
             "profile": self.profile,
             "key_fingerprint": self.key_fingerprint,
             "files": self.files,
@@ -196,9 +211,10 @@ class Report:
         """A small human-readable table."""
         rows = [
             ("files", f"{self.files}"),
-            ("ok", f"{self.ok}" + (f" ({self.resumed} done earlier)" if self.resumed else "")),
+            ("ok", f"{self.ok}"),
             ("failed", f"{self.failed}"),
             ("skipped", f"{self.skipped}" + (f" ({self.copied} copied)" if self.copied else "")),
+            *([("resumed", f"{self.resumed} (done by an earlier run, left as they were)")] if self.resumed else []),
             ("read", _size(self.bytes_in)),
             ("written", _size(self.bytes_out)),
             ("time", f"{self.duration:.2f} s"),
@@ -211,8 +227,8 @@ class Report:
         if self.errors:
             rows.append(("errors", ", ".join(f"{k} {v}" for k, v in sorted(self.errors.items()))))
         for d in self.dicomdirs:
-            rows.append(("DICOMDIR", f"{d.note}: {_text(d.dst)}" + (
-                f" ({d.message})" if d.message else "")))  # fmt: skip
+            where = _text(d.dst) if d.dst else _text(d.src)
+            rows.append(("DICOMDIR", f"{d.note}: {where}" + (f" ({d.message})" if d.message else "")))
         width = max(len(k) for k, _ in rows)
         return [f"{k.ljust(width)}  {v}" for k, v in rows]
 

@@ -137,6 +137,7 @@ class TreeRun:
             profile=anonymizer.profile.name,
         )
         self._batch_no = 0
+        self._changed = False  # did this run write or remove any output (DICOMDIRs then redone)
 
     # -- checks ----------------------------------------------------------------------------
 
@@ -228,7 +229,12 @@ class TreeRun:
                 batch, inflight = inflight, None
                 self._complete(batch)
             for e in self.dicomdirs:
-                self._emit([(e, os.fsencode(e.rel), self._dicomdir(e))], None)
+                rb = os.fsencode(e.rel)
+                done = None if self._changed else self._dicomdir_resumed(e, rb)
+                if done is not None:
+                    self._emit([(e, rb, done)], None, skip_journal={id(done)})
+                else:
+                    self._emit([(e, rb, self._dicomdir(e))], None)
         finally:
             if inflight is not None and inflight.future is not None:
                 inflight.future.cancel()
@@ -297,6 +303,7 @@ class TreeRun:
             batch.batch_id = self.journal.begin_batch(self.run_id, pending, anon.plan_id)
         for d in to_delete:  # after the pending commit: a crash now redoes these files
             _unlink(d)
+            self._changed = True
         return batch
 
     def _pending_dst(self, item: _Item, row: Row | None) -> str | None:
@@ -399,6 +406,8 @@ class TreeRun:
                     res.actions = {}
         if wrote:
             syncfs(self.dst)
+        if any(i.result is not None and i.result.status == "ok" for i in work):
+            self._changed = True
         self._emit(
             [(i.entry, i.rel, i.result) for i in batch.items if i.result is not None],
             batch.batch_id,
@@ -446,6 +455,15 @@ class TreeRun:
         self.progress.advance(len(results), nbytes)
 
     # -- DICOMDIR --------------------------------------------------------------------------
+
+    def _dicomdir_resumed(self, e: Entry, rb: bytes) -> FileResult | None:
+        """A DICOMDIR an earlier run regenerated, when nothing changed since."""
+        row = self.journal.lookup([rb]).get(rb)
+        r = self._resumed(e, row)
+        if r is None or row is None or row.note != NOTE_DICOMDIR:
+            return None
+        r.note = NOTE_RESUMED
+        return r
 
     def _dicomdir(self, e: Entry) -> FileResult:
         """Regenerate a DICOMDIR from the anonymized outputs (or say why not)."""

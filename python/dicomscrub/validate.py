@@ -118,6 +118,19 @@ IDENTIFYING: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 PERSON_NAME, UID_CATEGORY, DATE_CATEGORY = "person-name", "uid", "date"
 
+#: Vocabulary of a file: the values, and their words, of the public elements of these VRs or
+#: attributes that the profile keeps unchanged. An identifying value equal to one of them (a
+#: Performing Physician's Name "RIS" beside a Coding Scheme Designator "SIEMENS_RIS", an
+#: Institution Name equal to the Manufacturer) is not searched for: it is the vendor's or the
+#: coding scheme's word, kept there on purpose. Free text (descriptions, comments, SR text
+#: values) and private elements never count as vocabulary.
+VOCABULARY_VRS = frozenset({"CS"})
+VOCABULARY_KEYWORDS = (
+    "Manufacturer", "ManufacturerModelName", "SoftwareVersions", "CodeValue",
+    "CodingSchemeDesignator", "CodingSchemeName", "CodingSchemeVersion", "CodeMeaning",
+    "ContextIdentifier", "MappingResource",
+)  # fmt: skip
+
 #: Values never searched for (compared case-insensitively): placeholders that test data and
 #: de-identifiers put in identifying attributes, titles, and vendor / modality vocabulary that
 #: legitimately appears in kept attributes (Manufacturer, descriptions...).
@@ -125,6 +138,7 @@ GENERIC_WORDS = frozenset(
     """
     anonymized anonymised anonymous anon deidentified de-identified removed unknown none null
     nil n/a na not-applicable empty blank test tests testing demo sample example patient
+    enter text name here default
     patients phantom subject volunteer case study series image doctor physician radiologist
     technologist operator nurse dr mr mrs ms miss prof jr sr md phd rn
     ge siemens philips toshiba canon hitachi fuji fujifilm agfa kodak carestream hologic
@@ -140,6 +154,7 @@ for _category, _keywords in IDENTIFYING.items():
         if _tag is None:  # pragma: no cover - checked by the tests
             raise KeyError(_keyword)
         _TAG_CATEGORY[int(_tag)] = _category
+_VOCABULARY_TAGS = frozenset(int(tag_for_keyword(k)) for k in VOCABULARY_KEYWORDS)
 
 PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})  # float, double, pixel data
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
@@ -505,7 +520,7 @@ def meta_consistency_problems(ds: Dataset) -> list[Problem]:
         (0x00020003, 0x00080018, "SOP Instance UID"),
         (0x00020002, 0x00080016, "SOP Class UID"),
     ):
-        if tag in ds or meta_tag in meta:
+        if tag in ds:  # without it, the meta keeps its own (mapped) value (docs/plan.md)
             m, v = _uid_text(meta.get(meta_tag)), _uid_text(ds.get(tag))
             if m != v:
                 problems.append(
@@ -599,7 +614,10 @@ def _collect(
     gone: bool,
     cleaning: bool,
     out: list[_Needle],
+    vocabulary: set[str],
 ) -> None:
+    """Collect the identifying values of ``ds`` that the plan changes into ``out``, and the
+    values of the public, non-identifying elements it keeps into ``vocabulary``."""
     for elem in ds:
         tag, vr = int(elem.tag), _vr(elem)
         rule = reference.rule_for(ds, elem, plan)
@@ -610,18 +628,31 @@ def _collect(
         if vr == "SQ":
             removed = gone or action in ("remove", "empty")
             for i, item in enumerate(elem.value or []):
-                _collect(item, plan, f"{path}[{i}].", removed, cleaning or action == "clean", out)
+                clean = cleaning or action == "clean"
+                _collect(item, plan, f"{path}[{i}].", removed, clean, out, vocabulary)
             continue
-        if not (gone or _changed(action, vr)):
-            continue
+        changed = gone or _changed(action, vr)
         category = _category(tag, vr, action)
-        if category is None:
+        if not changed and category is None and _is_vocabulary(tag, vr):
+            for v in _values(elem):
+                vocabulary.add(v.casefold())
+                vocabulary.update(_words(v))
+        if not changed or category is None:
             continue
         for value in _values(elem):
             if category == UID_CATEGORY and value.startswith(reference.REGISTRY_UID_ROOT):
                 continue
             parts = _name_parts(value) if category == PERSON_NAME else [value]
             out.extend(_Needle(category, p, path) for p in parts)
+
+
+def _is_vocabulary(tag: int, vr: str) -> bool:
+    return not reference._is_private(tag) and (vr in VOCABULARY_VRS or tag in _VOCABULARY_TAGS)
+
+
+def _words(text: str) -> list[str]:
+    """The words of ``text``, case-folded: runs of letters and digits."""
+    return [w.casefold() for w in re.findall(r"[^\W_]+", text)]
 
 
 def _written_by(plan: Mapping[str, Any]) -> frozenset[str]:
@@ -652,7 +683,7 @@ def _written_by(plan: Mapping[str, Any]) -> frozenset[str]:
     out = set()
     for t in texts:
         out.add(t.strip().casefold())
-        out.update(w.casefold() for w in re.findall(r"[^\W_]+", t))
+        out.update(_words(t))
     return frozenset(out)
 
 
@@ -663,8 +694,9 @@ def is_trivial(value: str, written: frozenset[str] = frozenset()) -> bool:
         return True
     if v.isascii() and v.isdigit() and len(v) < 4:
         return True
-    folded = v.casefold()
-    return folded in GENERIC_WORDS or folded in written
+    if v.casefold() in written:
+        return True
+    return all(w in GENERIC_WORDS or w in written for w in _words(v))
 
 
 def identifying_values(
@@ -678,12 +710,13 @@ def identifying_values(
 
 def _needles(ds: Dataset, plan: Mapping[str, Any], written: frozenset[str]) -> list[_Needle]:
     raw: list[_Needle] = []
-    _collect(ds, plan, "", False, False, raw)
+    vocabulary: set[str] = set()
+    _collect(ds, plan, "", False, False, raw, vocabulary)
     seen: set[str] = set()
     out = []
     for n in raw:
         key = n.value.casefold()
-        if key in seen or is_trivial(n.value, written):
+        if key in seen or key in vocabulary or is_trivial(n.value, written):
             continue
         seen.add(key)
         out.append(n)
@@ -867,6 +900,18 @@ def _scan_output(
     return list(unique.values())
 
 
+def _scan_name(needles: Sequence[_Needle], name: str) -> list[Finding]:
+    """Identifying values in the output's path (a folder named after the patient...)."""
+    text_re = _text_pattern(needles)
+    if text_re is None:
+        return []
+    found = {}
+    for m in text_re.finditer(name):
+        n = _needle_for(m.group(0), needles)
+        found.setdefault(n.value, Finding(n.category, n.value, f"path {name!r}", n.source))
+    return list(found.values())
+
+
 # --------------------------------------------------------------------------------------------
 # verify / scan
 # --------------------------------------------------------------------------------------------
@@ -875,11 +920,25 @@ def _scan_output(
 def _check_pair(
     src: Path,
     dst: Path,
+    name: str,
     plan: Mapping[str, Any],
     key: bytes | None,
     written: frozenset[str],
 ) -> FileCheck:
-    """One pair: compared with the reference (when ``key`` is given), validated, scanned."""
+    """One pair: compared with the reference (when ``key`` is given), validated, scanned.
+    ``name`` is the output's path as the scan searches it (relative to the output folder)."""
+    with _quiet():
+        return _check_pair_quietly(src, dst, name, plan, key, written)
+
+
+def _check_pair_quietly(
+    src: Path,
+    dst: Path,
+    name: str,
+    plan: Mapping[str, Any],
+    key: bytes | None,
+    written: frozenset[str],
+) -> FileCheck:
     check = FileCheck(str(src), str(dst))
     try:
         src_data, source, reason = _read_source(src)
@@ -906,9 +965,9 @@ def _check_pair(
     try:
         if key is not None:
             _compare(check, src_data, source, data, found, plan, key, changes)
-        with _quiet():
-            needles = _needles(source, plan, written)
-            check.findings.extend(_scan_output(needles, data, found, _encodings_of(source)))
+        needles = _needles(source, plan, written)
+        check.findings.extend(_scan_output(needles, data, found, _encodings_of(source)))
+        check.findings.extend(_scan_name(needles, name))
     except Exception as exc:  # a check that crashes is a failure, never a pass
         check.problems.append(Problem("error", f"{type(exc).__name__}: {exc}"))
     return check.settle()
@@ -931,8 +990,7 @@ def _compare(
     if _is_dicomdir(source):
         check.note = "DICOMDIR: scanned, not compared (a run regenerates it)"
         return
-    with _quiet():
-        expected = reference.apply_plan(source, plan, key)
+    expected = reference.apply_plan(source, plan, key)
     check.differences.extend(reference.differences(expected, found))
     check.problems.extend(meta_group_problems(data))
     check.problems.extend(meta_consistency_problems(found))
@@ -944,11 +1002,13 @@ def _run(
     plan: Mapping[str, Any],
     key: bytes | None,
     progress: Callable[[FileCheck], None] | None,
+    dst_root: Path | None = None,
 ) -> list[FileCheck]:
     written = _written_by(plan)
     out = []
     for s, d in pairs:
-        result = _check_pair(Path(s), Path(d), plan, key, written)
+        name = d.relative_to(dst_root).as_posix() if dst_root is not None else d.name
+        result = _check_pair(s, d, name, plan, key, written)
         if progress is not None:
             progress(result)
         out.append(result)
@@ -961,13 +1021,16 @@ def verify_pairs(
     key: bytes | bytearray | memoryview | Key,
     *,
     progress: Callable[[FileCheck], None] | None = None,
+    dst_root: StrPath | None = None,
 ) -> VerifyReport:
-    """:func:`verify` on explicit (source, output) pairs (any layout)."""
+    """:func:`verify` on explicit (source, output) pairs (any layout). The scan searches each
+    output's path relative to ``dst_root`` (default: its file name)."""
     plan, name = _plan_of(profile)
     secret, fingerprint = _key_bytes(key)
     todo = [(Path(s), Path(d)) for s, d in pairs]
     report = VerifyReport("", "", name, total=len(todo), key_fingerprint=fingerprint)
-    report.files = _run(todo, plan, secret, progress)
+    root = Path(dst_root) if dst_root is not None else None
+    report.files = _run(todo, plan, secret, progress, root)
     return report
 
 
@@ -987,8 +1050,8 @@ def verify(
     source is left in it. ``sample=N`` checks a deterministic sample of N pairs.
     ``profile`` is a :class:`~dicomscrub.Profile`, a plan (dict) or ``None`` (basic)."""
     all_pairs = pair_files(src, dst)
-    todo = all_pairs if sample is None else sample_pairs(all_pairs, sample, _root(src), seed)
-    report = verify_pairs(todo, profile, key, progress=progress)
+    todo = all_pairs if sample is None else sample_pairs(all_pairs, sample, _root(src, src), seed)
+    report = verify_pairs(todo, profile, key, progress=progress, dst_root=_root(dst, src))
     report.src, report.dst, report.total = str(src), str(dst), len(all_pairs)
     report.sample = sample
     return report
@@ -999,12 +1062,15 @@ def scan_pairs(
     profile: Profile | Mapping[str, Any] | None = None,
     *,
     progress: Callable[[FileCheck], None] | None = None,
+    dst_root: StrPath | None = None,
 ) -> ScanReport:
-    """:func:`scan` on explicit (source, output) pairs (any layout)."""
+    """:func:`scan` on explicit (source, output) pairs (any layout); ``dst_root`` as in
+    :func:`verify_pairs`."""
     plan, name = _plan_of(profile)
     todo = [(Path(s), Path(d)) for s, d in pairs]
     report = ScanReport("", "", name, total=len(todo))
-    report.files = _run(todo, plan, None, progress)
+    root = Path(dst_root) if dst_root is not None else None
+    report.files = _run(todo, plan, None, progress, root)
     return report
 
 
@@ -1020,16 +1086,16 @@ def scan(
     """Search each output for the identifying values of its source that ``profile`` (default:
     basic) removes or replaces (module docstring); ``ok`` when nothing was found."""
     all_pairs = pair_files(src, dst)
-    todo = all_pairs if sample is None else sample_pairs(all_pairs, sample, _root(src), seed)
-    report = scan_pairs(todo, profile, progress=progress)
+    todo = all_pairs if sample is None else sample_pairs(all_pairs, sample, _root(src, src), seed)
+    report = scan_pairs(todo, profile, progress=progress, dst_root=_root(dst, src))
     report.src, report.dst, report.total = str(src), str(dst), len(all_pairs)
     report.sample = sample
     return report
 
 
-def _root(src: StrPath) -> Path | None:
-    p = Path(src)
-    return p if p.is_dir() else None
+def _root(path: StrPath, src: StrPath) -> Path | None:
+    """``path`` when the pairs mirror two folders (``src`` is a folder), else ``None``."""
+    return Path(path) if Path(src).is_dir() else None
 
 
 def _text(p: str | None) -> str | None:

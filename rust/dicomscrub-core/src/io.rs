@@ -228,33 +228,38 @@ fn fallback_copy<W: AsRawFd>(
     Ok(())
 }
 
-/// Assemble the output bytes of a rewrite in memory.
-pub fn assemble(rw: &Rewritten, body: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(rw.head.len() + rw.body.len as usize);
-    out.extend_from_slice(&rw.head);
-    let body_bytes = assemble_body(rw, body)?;
-    out.extend_from_slice(&body_bytes);
-    Ok(out)
+/// Copy the body pieces into `out` (exactly `rw.body.len` bytes).
+pub fn fill_body(rw: &Rewritten, body: &[u8], out: &mut [u8]) -> Result<()> {
+    let mut at = 0usize;
+    for p in &rw.body.list {
+        let src: &[u8] = match p {
+            Piece::New(b) => b,
+            Piece::Copy { start, len } => {
+                let s = *start as usize;
+                body.get(s..s + *len as usize).ok_or_else(|| Error::Io {
+                    source: io::Error::other("copy out of range"),
+                })?
+            }
+        };
+        out.get_mut(at..at + src.len())
+            .ok_or_else(|| Error::Io {
+                source: io::Error::other("output buffer too small"),
+            })?
+            .copy_from_slice(src);
+        at += src.len();
+    }
+    Ok(())
 }
 
 fn assemble_body(rw: &Rewritten, body: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(rw.body.len as usize);
-    for p in &rw.body.list {
-        match p {
-            Piece::New(b) => out.extend_from_slice(b),
-            Piece::Copy { start, len } => {
-                let s = *start as usize;
-                let slice = body.get(s..s + *len as usize).ok_or_else(|| Error::Io {
-                    source: io::Error::other("copy out of range"),
-                })?;
-                out.extend_from_slice(slice);
-            }
-        }
-    }
-    if rw.deflate {
-        return deflate(&out);
-    }
+    let mut out = vec![0u8; rw.body.len as usize];
+    fill_body(rw, body, &mut out)?;
     Ok(out)
+}
+
+/// The body of a deflated output: assembled, then deflated.
+pub fn deflated_body(rw: &Rewritten, body: &[u8]) -> Result<Vec<u8>> {
+    deflate(&assemble_body(rw, body)?)
 }
 
 fn deflate(data: &[u8]) -> Result<Vec<u8>> {
@@ -290,7 +295,7 @@ pub fn write_file(
         let BodySource::Memory(m) = body else {
             return Err(Error::Panic("deflated body must be in memory".into()));
         };
-        let b = assemble_body(rw, m)?;
+        let b = deflated_body(rw, m)?;
         out.write_all(&b).map_err(wrap)?;
         n += b.len() as u64;
     } else {

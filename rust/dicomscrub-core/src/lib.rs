@@ -31,19 +31,77 @@ pub use rewrite::Stats;
 pub use tag::Tag;
 pub use vr::VR;
 
-/// Anonymize an in-memory file. A plan that changes nothing returns the input bytes.
-pub fn anonymize_bytes(data: &[u8], plan: &Plan, limits: &Limits) -> Result<(Vec<u8>, Stats)> {
+/// An in-memory rewrite, ready to be written into a buffer of `len()` bytes (so a caller can
+/// allocate the final buffer once, e.g. a Python `bytes`, and have it filled without a copy).
+pub struct Prepared {
+    rw: rewrite::Rewritten,
+    /// The inflated data set of a deflated input (the copies refer to it).
+    inflated: Option<Vec<u8>>,
+    /// The re-deflated body of a deflated input.
+    deflated_body: Option<Vec<u8>>,
+}
+
+impl Prepared {
+    pub fn len(&self) -> usize {
+        self.rw.head.len()
+            + self
+                .deflated_body
+                .as_ref()
+                .map_or(self.rw.body.len as usize, Vec::len)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn stats(&self) -> &Stats {
+        &self.rw.stats
+    }
+    /// Write the output into `out` (exactly `len()` bytes); `data` is the input.
+    pub fn write_to(&self, data: &[u8], out: &mut [u8]) -> Result<()> {
+        let (head, rest) = out.split_at_mut(self.rw.head.len());
+        head.copy_from_slice(&self.rw.head);
+        match &self.deflated_body {
+            Some(b) => rest.copy_from_slice(b),
+            None => io::fill_body(&self.rw, self.inflated.as_deref().unwrap_or(data), rest)?,
+        }
+        Ok(())
+    }
+}
+
+/// Parse and plan the rewrite of an in-memory file; `None` when the plan changes nothing (the
+/// input is still parsed, so damaged input is refused either way).
+pub fn prepare_bytes(data: &[u8], plan: &Plan, limits: &Limits) -> Result<Option<Prepared>> {
     let mut src: &[u8] = data;
-    let parsed = parse::parse(&mut src, limits)?;
+    let mut parsed = parse::parse(&mut src, limits)?;
     if plan.identity {
-        return Ok((data.to_vec(), Stats::default()));
+        return Ok(None);
     }
     let mut file_src: &[u8] = data;
-    let body: &[u8] = parsed.inflated.as_deref().unwrap_or(data);
+    let inflated = parsed.inflated.take();
+    let body: &[u8] = inflated.as_deref().unwrap_or(data);
     let mut body_src: &[u8] = body;
     let rw = rewrite::rewrite(&parsed, &mut file_src, &mut body_src, plan)?;
-    let out = io::assemble(&rw, body)?;
-    Ok((out, rw.stats))
+    let deflated_body = if rw.deflate {
+        Some(io::deflated_body(&rw, body)?)
+    } else {
+        None
+    };
+    Ok(Some(Prepared {
+        rw,
+        inflated,
+        deflated_body,
+    }))
+}
+
+/// Anonymize an in-memory file. A plan that changes nothing returns the input bytes.
+pub fn anonymize_bytes(data: &[u8], plan: &Plan, limits: &Limits) -> Result<(Vec<u8>, Stats)> {
+    match prepare_bytes(data, plan, limits)? {
+        None => Ok((data.to_vec(), Stats::default())),
+        Some(p) => {
+            let mut out = vec![0u8; p.len()];
+            p.write_to(data, &mut out)?;
+            Ok((out, p.rw.stats))
+        }
+    }
 }
 
 /// What one file took and gave.

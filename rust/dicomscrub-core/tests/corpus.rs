@@ -38,7 +38,10 @@ fn every_part10_file_parses_or_is_refused_with_a_position() {
                 assert!(parsed.has_preamble);
                 // the index is well formed: children inside parents, in order
                 for (i, e) in parsed.dataset.elements.iter().enumerate() {
-                    assert!(e.subtree_end as usize > i && e.end >= e.value_offset, "{p:?}");
+                    assert!(
+                        e.subtree_end as usize > i && e.end >= e.value_offset,
+                        "{p:?}"
+                    );
                 }
             }
             Err(e) => {
@@ -63,7 +66,9 @@ fn edits_inside_sequences_keep_everything_else_verbatim() {
     let mut checked = 0;
     for p in files() {
         let data = std::fs::read(&p).unwrap();
-        let Ok((out, stats)) = anonymize_bytes(&data, &plan, &Limits::default()) else { continue };
+        let Ok((out, stats)) = anonymize_bytes(&data, &plan, &Limits::default()) else {
+            continue;
+        };
         let mut src: &[u8] = &out;
         let parsed = parse::parse(&mut src, &Limits::default()).expect("output parses");
         for e in &parsed.dataset.elements {

@@ -122,17 +122,34 @@ fn anonymize_bytes<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
     plan: &PyPlan,
-) -> PyResult<Bound<'py, PyBytes>> {
+) -> PyResult<Bound<'py, PyAny>> {
     let input = Input::extract(data)?;
     let plan = plan.inner.clone();
-    let out = py
+    let prepared = py
         .detach(|| {
-            contain(|| {
-                dicomscrub_core::anonymize_bytes(input.as_slice(), &plan, &Limits::default())
-            })
+            contain(|| dicomscrub_core::prepare_bytes(input.as_slice(), &plan, &Limits::default()))
         })
         .map_err(CoreError)?;
-    Ok(PyBytes::new(py, &out.0))
+    let Some(prepared) = prepared else {
+        // Nothing changes: the input itself (a bytes object is immutable: no copy needed).
+        if data.is_instance_of::<PyBytes>() {
+            return Ok(data.clone());
+        }
+        return Ok(PyBytes::new(py, input.as_slice()).into_any());
+    };
+    // Allocate the result once and fill it in place, without the GIL.
+    let mut failure = None;
+    let out = PyBytes::new_with(py, prepared.len(), |buf| {
+        let r = py.detach(|| contain(|| prepared.write_to(input.as_slice(), buf)));
+        if let Err(e) = r {
+            failure = Some(e);
+        }
+        Ok(())
+    })?;
+    if let Some(e) = failure {
+        return Err(CoreError(e).into());
+    }
+    Ok(out.into_any())
 }
 
 fn outcome_dict<'py>(
