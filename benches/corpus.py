@@ -16,7 +16,8 @@ The optional large tree (``build_large``) holds a few multi-frame files built by
 frames of a real file (native and encapsulated), one folder per file, for the large-file
 figures (wall against ``cp``, peak RSS at 100 MB and 500 MB).
 
-Usage: ``python benches/corpus.py [--files N] [--src DIR] [--large] [--cache DIR]``.
+Usage: ``python benches/corpus.py [--files N] [--src DIR | --corpus samples|real] [--large]
+[--cache DIR]``.
 """
 
 from __future__ import annotations
@@ -42,14 +43,32 @@ BENCHES = Path(__file__).resolve().parent
 REPO = BENCHES.parent
 DEFAULT_CACHE = BENCHES / ".corpus"
 SAMPLES = REPO / "samples"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 PER_FOLDER = 100
 
 #: The elements whose bytes an engine must leave identical (Float / Double Float / Pixel Data).
 PIXEL_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
-_NOT_DICOM_SUFFIXES = (".py", ".pyc", ".json", ".txt", ".md", ".gz", ".zip", ".dump", ".icc",
-                       ".bz2", ".xz", ".j2k", ".jpg", ".png", ".csv", ".toml", ".cfg", ".yml")
+_NOT_DICOM_SUFFIXES = (
+    ".py",
+    ".pyc",
+    ".json",
+    ".txt",
+    ".md",
+    ".gz",
+    ".zip",
+    ".dump",
+    ".icc",
+    ".bz2",
+    ".xz",
+    ".j2k",
+    ".jpg",
+    ".png",
+    ".csv",
+    ".toml",
+    ".cfg",
+    ".yml",
+)
 
 
 def _quiet(fn: Any) -> Any:
@@ -81,7 +100,7 @@ def looks_dicom(path: Path) -> bool:
     if head[128:132] == b"DICM":
         return True
     return len(head) >= 8 and (
-        head[1] == 0 and head[0] in (0x02, 0x08) or head[0] == 0 and head[1] in (0x02, 0x08)
+        (head[1] == 0 and head[0] in (0x02, 0x08)) or (head[0] == 0 and head[1] in (0x02, 0x08))
     )
 
 
@@ -131,19 +150,30 @@ def real_corpus() -> list[Path]:
     return [p for p in scan(root) if p.name not in refused]
 
 
-def source_files(src: Path | None = None) -> tuple[list[Path], str]:
+REAL = "real corpus (pydicom, pydicom-data, deid-data)"
+
+
+def source_files(src: Path | None = None, prefer: str = "samples") -> tuple[list[Path], str]:
     """The files a tree is built from and where they came from: ``src`` if given, else the
-    bundled ``samples/``, else the real-file corpus."""
+    bundled ``samples/`` (``prefer="samples"``, when there are any) or the real-file corpus."""
     if src is not None:
         files = scan(Path(src))
         if not files:
             raise ValueError(f"no DICOM file under {src}")
         return files, str(src)
-    if SAMPLES.is_dir():
+    if prefer not in ("samples", "real"):
+        raise ValueError(f"unknown corpus {prefer!r} (samples or real)")
+    if prefer == "samples" and SAMPLES.is_dir():
         files = scan(SAMPLES)
         if files:
             return files, "samples"
-    return real_corpus(), "real corpus (pydicom, pydicom-data, deid-data)"
+    return real_corpus(), REAL
+
+
+def _part10(path: Path) -> bool:
+    """Whether pydicom reads the file without ``force`` (preamble and ``DICM``)."""
+    with open(path, "rb") as f:
+        return f.read(132)[128:132] == b"DICM"
 
 
 # ------------------------------------------------------------------------------- templates
@@ -187,7 +217,10 @@ def load_templates(paths: Sequence[Path]) -> tuple[list[Template], list[dict[str
     for p in paths:
         try:
             ds = _read(p)
-            if str(ds.get("SOPClassUID", "")) == DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
+            if (
+                str(ds.get("SOPClassUID", "")) == DICOMDIR_SOP_CLASS
+                or "DirectoryRecordSequence" in ds
+            ):
                 skipped.append({"path": str(p), "reason": "DICOMDIR (not an instance)"})
                 continue
             for _ in ds.iterall():  # every value converts
@@ -286,13 +319,14 @@ def build_tree(
     n: int = 2000,
     *,
     src: Path | None = None,
+    prefer: str = "samples",
     cache: Path = DEFAULT_CACHE,
     log: Any = None,
 ) -> Tree:
-    """The tree of ``n`` files built from ``source_files(src)`` (cached)."""
+    """The tree of ``n`` files built from ``source_files(src, prefer)`` (cached)."""
     if n < 1:
         raise ValueError("a tree has at least one file")
-    paths, origin = source_files(src)
+    paths, origin = source_files(src, prefer)
     key = _cache_key("tree", {"n": n}, paths)
     final = Path(cache) / f"tree-{n}-{key}"
     if (final / "manifest.json").is_file():
@@ -333,18 +367,23 @@ def build_tree(
         except Exception as e:
             out.unlink(missing_ok=True)
             bad.add(j)
-            skipped.append({"path": str(t.path), "reason": f"pydicom cannot rewrite it: {e!r}"[:200]})
+            skipped.append(
+                {"path": str(t.path), "reason": f"pydicom cannot rewrite it: {e!r}"[:200]}
+            )
             t.ds = None
             continue
-        files.append({
-            "rel": rel,
-            "size": out.stat().st_size,
-            "source": str(t.path),
-            "transfer_syntax": t.transfer_syntax,
-            "patient_name": name,
-            "patient_id": pid,
-            "pixels": t.pixels,
-        })
+        files.append(
+            {
+                "rel": rel,
+                "size": out.stat().st_size,
+                "source": str(t.path),
+                "transfer_syntax": t.transfer_syntax,
+                "part10": _part10(out),
+                "patient_name": name,
+                "patient_id": pid,
+                "pixels": t.pixels,
+            }
+        )
         i += 1
         if len(files) % (len(templates) or 1) == 0:
             for tt in templates:  # bound the memory of big trees: reload as needed
@@ -375,15 +414,18 @@ def tree_as_is(root: Path) -> Tree:
     files = []
     for p in scan(root):
         ds = _read(p)
-        files.append({
-            "rel": str(p.relative_to(root)),
-            "size": p.stat().st_size,
-            "source": str(p),
-            "transfer_syntax": _transfer_syntax(ds),
-            "patient_name": str(ds.get("PatientName", "") or ""),
-            "patient_id": str(ds.get("PatientID", "") or ""),
-            "pixels": _pixel_digests(ds),
-        })
+        files.append(
+            {
+                "rel": str(p.relative_to(root)),
+                "size": p.stat().st_size,
+                "source": str(p),
+                "transfer_syntax": _transfer_syntax(ds),
+                "part10": _part10(p),
+                "patient_name": str(ds.get("PatientName", "") or ""),
+                "patient_id": str(ds.get("PatientID", "") or ""),
+                "pixels": _pixel_digests(ds),
+            }
+        )
     if not files:
         raise ValueError(f"no DICOM file under {root}")
     manifest = {
@@ -407,12 +449,20 @@ class _AsIsTree(Tree):
 # ------------------------------------------------------------------------------ large files
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
-ENCAPSULATED_PREFERRED = ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.70",
-                          "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91",
-                          "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81")
+ENCAPSULATED_PREFERRED = (
+    "1.2.840.10008.1.2.4.50",
+    "1.2.840.10008.1.2.4.70",
+    "1.2.840.10008.1.2.4.90",
+    "1.2.840.10008.1.2.4.91",
+    "1.2.840.10008.1.2.4.80",
+    "1.2.840.10008.1.2.4.81",
+)
 #: (label, size in MB, "native" | "encapsulated"): 1.1 GB in all.
-DEFAULT_LARGE = (("100MB-native", 100, "native"), ("500MB-native", 500, "native"),
-                 ("500MB-jpeg", 500, "encapsulated"))
+DEFAULT_LARGE = (
+    ("100MB-native", 100, "native"),
+    ("500MB-native", 500, "native"),
+    ("500MB-jpeg", 500, "encapsulated"),
+)
 
 
 def _frames_of(ds: Any) -> list[bytes]:
@@ -423,7 +473,7 @@ def _frames_of(ds: Any) -> list[bytes]:
         return list(generate_frames(ds.PixelData, number_of_frames=n))
     data = bytes(ds.PixelData)
     size = len(data) // n
-    return [data[k * size:(k + 1) * size] for k in range(n)]
+    return [data[k * size : (k + 1) * size] for k in range(n)]
 
 
 def _pick_large_template(templates: Sequence[Template], kind: str) -> Template:
@@ -455,7 +505,9 @@ def _write_large(t: Template, out: Path, target: int, i: int, seed: str) -> dict
     frames = _frames_of(ds)
     encapsulated = ds.file_meta.TransferSyntaxUID.is_encapsulated
     vr = ds["PixelData"].VR if not encapsulated else "OB"
-    per_frame = sum(len(f) + (len(f) & 1) + (8 if encapsulated else 0) for f in frames) / len(frames)
+    per_frame = sum(len(f) + (len(f) & 1) + (8 if encapsulated else 0) for f in frames) / len(
+        frames
+    )
     count = max(len(frames), int(target / per_frame))
     for tag in [t_ for t_ in ds.keys() if t_ >= 0x7FE00010]:
         del ds[tag]
@@ -508,11 +560,13 @@ def build_large(
     sizes: Sequence[tuple[str, int, str]] = DEFAULT_LARGE,
     *,
     src: Path | None = None,
+    prefer: str = "real",
     cache: Path = DEFAULT_CACHE,
     log: Any = None,
 ) -> Tree:
-    """A few large multi-frame files (one folder each: ``files/<label>/<label>.dcm``)."""
-    paths, origin = source_files(src)
+    """A few large multi-frame files (one folder each: ``files/<label>/<label>.dcm``), from
+    frames of the real corpus by default (it has multi-frame native and JPEG files)."""
+    paths, origin = source_files(src, prefer)
     key = _cache_key("large", {"sizes": [list(s) for s in sizes]}, paths)
     final = Path(cache) / f"large-{key}"
     if (final / "manifest.json").is_file():
@@ -534,14 +588,17 @@ def build_large(
         if _pixel_digests(back) != info["pixels"]:
             raise RuntimeError(f"large file {rel}: pixel data does not read back")
         del back
-        files.append({
-            "rel": rel,
-            "label": label,
-            "size": out.stat().st_size,
-            "source": str(t.path),
-            "transfer_syntax": t.transfer_syntax,
-            **info,
-        })
+        files.append(
+            {
+                "rel": rel,
+                "label": label,
+                "size": out.stat().st_size,
+                "source": str(t.path),
+                "transfer_syntax": t.transfer_syntax,
+                "part10": True,
+                **info,
+            }
+        )
     manifest = {
         "format": FORMAT_VERSION,
         "kind": "large",
@@ -559,9 +616,12 @@ def build_large(
 def subtree(tree: Tree, rel_dir: str) -> Tree:
     """The part of ``tree`` under ``files/<rel_dir>`` as a tree of its own (same files)."""
     prefix = rel_dir.rstrip("/") + "/"
-    files = [dict(f, rel=f["rel"][len(prefix):]) for f in tree.files if f["rel"].startswith(prefix)]
-    manifest = dict(tree.manifest, files=files, n=len(files),
-                    total_bytes=sum(f["size"] for f in files))
+    files = [
+        dict(f, rel=f["rel"][len(prefix) :]) for f in tree.files if f["rel"].startswith(prefix)
+    ]
+    manifest = dict(
+        tree.manifest, files=files, n=len(files), total_bytes=sum(f["size"] for f in files)
+    )
     return _AsIsTree(tree.files_dir / rel_dir, manifest)
 
 
@@ -569,13 +629,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", type=int, default=2000)
     ap.add_argument("--src", type=Path)
+    ap.add_argument("--corpus", choices=("samples", "real"), default="samples")
     ap.add_argument("--large", action="store_true", help="also build the large multi-frame files")
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     a = ap.parse_args(argv)
-    tree = build_tree(a.files, src=a.src, cache=a.cache, log=print)
+    tree = build_tree(a.files, src=a.src, prefer=a.corpus, cache=a.cache, log=print)
     m = tree.manifest
-    print(f"{tree.root}: {tree.n_files} files, {tree.total_bytes / 1e6:.1f} MB, "
-          f"{len(m['transfer_syntaxes'])} transfer syntaxes, {m['sources_used']} sources")
+    print(
+        f"{tree.root}: {tree.n_files} files, {tree.total_bytes / 1e6:.1f} MB, "
+        f"{len(m['transfer_syntaxes'])} transfer syntaxes, {m['sources_used']} sources"
+    )
     if a.large:
         large = build_large(src=a.src, cache=a.cache, log=print)
         print(f"{large.root}: {large.n_files} files, {large.total_bytes / 1e6:.1f} MB")

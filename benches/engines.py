@@ -8,10 +8,10 @@ for engines given as commands), so its wall time covers start-up and imports; a 
 process starts it and reads its peak RSS as ``getrusage(RUSAGE_CHILDREN).ru_maxrss``.
 
 Before an engine's time counts, its output is checked file by file against the tree's manifest:
-pydicom reads every output (without ``force`` when the input had a File Meta), PatientName and
-PatientID differ from the input's (absent or empty counts as changed), and the bytes of every
-pixel data element are identical. Files that fail are counted per reason; an engine is never
-dropped for failing.
+pydicom reads every output (without ``force`` when pydicom read the input without it),
+PatientName and PatientID differ from the input's (absent or empty counts as changed), and the
+bytes of every pixel data element are identical. Files that fail are counted per reason; an
+engine is never dropped for failing.
 
 Engines (``ENGINES``; ``peer`` engines are what users would pick instead of dicomscrub):
 
@@ -24,8 +24,9 @@ dicognito           peer    ``dicognito.anonymizer.Anonymizer().anonymize(ds)``
 dicom-anonymizer    peer    ``dicomanonymizer`` basic actions (what ``anonymize()`` runs per file)
 dcmanon             peer    ``dcmanon.Anonymizer()`` default config (Rust)
 fw-file-rs          peer    ``fw_file_rs.dcm.Context`` header de-id, basic-like profile (Rust)
-dicomscrub-1thread  ours    ``_core.anonymize_batch(jobs=1)``, batches of 256
-dicomscrub          ours    ``_core.anonymize_batch`` on all cores, batches of 256
+dicomscrub-1thread  ours    ``Anonymizer.anonymize_tree(jobs=1)``, basic profile (else the core
+                            in batches of 256: ``_core.anonymize_batch``)
+dicomscrub          ours    the same on all cores
 ==================  ======  =============================================================
 
 The Python peers are driven the way their documentation shows, one file after the other in one
@@ -76,6 +77,8 @@ def _makedirs(pairs: Sequence[tuple[str, str]]) -> None:
 
 
 class _Errors:
+    """The files an engine reported as failed: count, per kind, a few examples."""
+
     def __init__(self) -> None:
         self.count = 0
         self.kinds: collections.Counter[str] = collections.Counter()
@@ -86,6 +89,10 @@ class _Errors:
         self.kinds[kind] += 1
         if len(self.examples) < 5:
             self.examples.append(f"{os.path.basename(src)}: {kind}: {message}"[:300])
+
+
+FileRunner = Callable[[Sequence[tuple[str, str]], "_Errors", int | None], None]
+TreeRunner = Callable[[str, str, "_Errors", int | None], dict[str, Any]]
 
 
 def _per_file(
@@ -227,17 +234,48 @@ def run_fw_file_rs(pairs: Sequence[tuple[str, str]], errors: _Errors, jobs: int 
     _per_file(pairs, one, errors)
 
 
-def _dicomscrub(jobs: int | None) -> Callable[[Sequence[tuple[str, str]], _Errors, int | None], None]:
-    def run(pairs: Sequence[tuple[str, str]], errors: _Errors, jobs_arg: int | None) -> None:
+def _dicomscrub(jobs: int | None) -> TreeRunner:
+    """dicomscrub with the basic profile: ``Anonymizer.anonymize_tree`` (what ``dicomscrub run``
+    does: walk, batches of 256 through the core, one sync per batch, journal and report), or,
+    without that API or with ``DICOMSCRUB_BENCH_API=core``, ``_core.anonymize_batch`` in
+    batches of 256 over the listed tree."""
+
+    def run(src: str, dst: str, errors: _Errors, jobs_arg: int | None) -> dict[str, Any]:
+        j = jobs if jobs is not None else jobs_arg
+        tree_api = os.environ.get("DICOMSCRUB_BENCH_API", "tree") != "core"
+        if tree_api:
+            try:
+                from dicomscrub.anonymizer import Anonymizer
+            except ImportError:
+                tree_api = False
+            else:
+                tree_api = hasattr(Anonymizer, "anonymize_tree")
+        if tree_api:
+            report = Anonymizer(key=BENCH_KEY).anonymize_tree(src, dst, jobs=j, progress=False)
+            for r in report.failures:
+                errors.add(r.src, r.error_kind or str(r.status), r.message or "")
+            errors.count = report.failed + report.skipped
+            errors.kinds.update({k: v for k, v in report.errors.items() if k not in errors.kinds})
+            return {"files": report.files, "api": "Anonymizer.anonymize_tree"}
         from dicomscrub import _core
         from dicomscrub.profiles import Profile
 
         plan = _core.Plan(Profile.basic().to_json(), BENCH_KEY)
-        j = jobs if jobs is not None else jobs_arg
+        pairs = _pairs(src, dst)
         for k in range(0, len(pairs), BATCH):
-            for rec in _core.anonymize_batch(pairs[k:k + BATCH], plan, jobs=j, sync=True):
+            for rec in _core.anonymize_batch(pairs[k : k + BATCH], plan, jobs=j, sync=True):
                 if rec["status"] != "ok":
                     errors.add(rec["src"], rec["error_kind"] or rec["status"], rec["message"] or "")
+        return {"files": len(pairs), "api": "_core.anonymize_batch"}
+
+    return run
+
+
+def _per_file_tree(fn: FileRunner) -> TreeRunner:
+    def run(src: str, dst: str, errors: _Errors, jobs: int | None) -> dict[str, Any]:
+        pairs = _pairs(src, dst)
+        fn(pairs, errors, jobs)
+        return {"files": len(pairs)}
 
     return run
 
@@ -245,8 +283,12 @@ def _dicomscrub(jobs: int | None) -> Callable[[Sequence[tuple[str, str]], _Error
 # ----------------------------------------------------------------- in memory, one file at a time
 
 
-def micro(name: str, path: str, budget_s: float, max_iterations: int) -> dict[str, Any]:
-    """Per-file time of one engine on one file held in memory (input bytes to output bytes)."""
+MICRO = ("dicomscrub", "dcmanon", "fw-file-rs", "pydicom", "dicognito", "reference")
+
+
+def micro_fn(name: str, path: str) -> Callable[[], Any]:
+    """A function that de-identifies the file ``path``, held in memory, once (bytes to bytes),
+    in this process and thread, as engine ``name`` would."""
     import io
 
     data = Path(path).read_bytes()
@@ -303,12 +345,20 @@ def micro(name: str, path: str, budget_s: float, max_iterations: int) -> dict[st
         plan = Profile.basic().to_plan()
 
         def fn() -> Any:
-            ds = reference.apply_plan(pydicom.dcmread(io.BytesIO(data), force=True), plan, BENCH_KEY)
+            ds = reference.apply_plan(
+                pydicom.dcmread(io.BytesIO(data), force=True), plan, BENCH_KEY
+            )
             out = io.BytesIO()
             ds.save_as(out, enforce_file_format=False)
             return out.getvalue()
     else:
-        raise SystemExit(f"no in-memory runner for {name}")
+        raise ValueError(f"no in-memory runner for {name}")
+    return fn
+
+
+def micro(name: str, path: str, budget_s: float, max_iterations: int) -> dict[str, Any]:
+    """Per-file time of one engine on one file held in memory (input bytes to output bytes)."""
+    fn = micro_fn(name, path)
     fn()  # warm up (first-call imports and caches)
     n_it = 0
     t0 = time.perf_counter()
@@ -345,30 +395,33 @@ def _child_main(argv: Sequence[str]) -> int:
     if runner is None:
         raise SystemExit(f"no runner for engine {a.engine!r}")
     t0 = time.perf_counter()
-    pairs = _pairs(a.src, a.dst)
     errors = _Errors()
-    runner(pairs, errors, a.jobs)
+    info = runner(a.src, a.dst, errors, a.jobs)
     os.sync()  # every engine's output is durable when it ends
     elapsed = time.perf_counter() - t0
-    print(json.dumps({
-        "engine": a.engine,
-        "files": len(pairs),
-        "errors": errors.count,
-        "error_kinds": dict(errors.kinds),
-        "examples": errors.examples,
-        "elapsed_s": elapsed,
-    }))
+    print(
+        json.dumps(
+            {
+                "engine": a.engine,
+                **info,
+                "errors": errors.count,
+                "error_kinds": dict(errors.kinds),
+                "examples": errors.examples,
+                "elapsed_s": elapsed,
+            }
+        )
+    )
     return 0
 
 
-RUNNERS: dict[str, Callable[[Sequence[tuple[str, str]], _Errors, int | None], None]] = {
-    "pydicom": run_pydicom,
-    "reference": run_reference,
-    "deid": run_deid,
-    "dicognito": run_dicognito,
-    "dicom-anonymizer": run_dicom_anonymizer,
-    "dcmanon": run_dcmanon,
-    "fw-file-rs": run_fw_file_rs,
+RUNNERS: dict[str, TreeRunner] = {
+    "pydicom": _per_file_tree(run_pydicom),
+    "reference": _per_file_tree(run_reference),
+    "deid": _per_file_tree(run_deid),
+    "dicognito": _per_file_tree(run_dicognito),
+    "dicom-anonymizer": _per_file_tree(run_dicom_anonymizer),
+    "dcmanon": _per_file_tree(run_dcmanon),
+    "fw-file-rs": _per_file_tree(run_fw_file_rs),
     "dicomscrub-1thread": _dicomscrub(1),
     "dicomscrub": _dicomscrub(None),
 }
@@ -412,25 +465,68 @@ class Engine:
 ENGINES: dict[str, Engine] = {
     e.name: e
     for e in (
-        Engine("cp", "floor", "cp -r + sync (the floor)", command=(
-            "sh", "-c", 'cp -r "$0" "$1" && sync', "{src}", "{dst}"), deidentifies=False),
-        Engine("pydicom", "floor", "pydicom read, blank PatientName/ID, write",
-               ("pydicom",), runner="pydicom"),
-        Engine("reference", "ours", "dicomscrub.reference (pure Python), basic profile",
-               ("pydicom", "dicomscrub.reference"), runner="reference"),
+        Engine(
+            "cp",
+            "floor",
+            "cp -r + sync (the floor)",
+            command=("sh", "-c", 'cp -r "$0" "$1" && sync', "{src}", "{dst}"),
+            deidentifies=False,
+        ),
+        Engine(
+            "pydicom",
+            "floor",
+            "pydicom read, blank PatientName/ID, write",
+            ("pydicom",),
+            runner="pydicom",
+        ),
+        Engine(
+            "reference",
+            "ours",
+            "dicomscrub.reference (pure Python), basic profile",
+            ("pydicom", "dicomscrub.reference"),
+            runner="reference",
+        ),
         Engine("deid", "peer", "deid, default recipe", ("deid",), runner="deid"),
-        Engine("dicognito", "peer", "dicognito Anonymizer()", ("dicognito",),
-               runner="dicognito"),
-        Engine("dicom-anonymizer", "peer", "dicom-anonymizer basic actions",
-               ("dicomanonymizer",), package="dicom-anonymizer", runner="dicom-anonymizer"),
-        Engine("dcmanon", "peer", "dcmanon Anonymizer() default config", ("dcmanon",),
-               runner="dcmanon", rust=True),
-        Engine("fw-file-rs", "peer", "fw-file-rs header de-id, basic-like profile",
-               ("fw_file_rs",), package="fw-file-rs", runner="fw-file-rs", rust=True),
-        Engine("dicomscrub-1thread", "ours", "dicomscrub, basic profile, 1 thread",
-               ("dicomscrub._core",), runner="dicomscrub-1thread"),
-        Engine("dicomscrub", "ours", "dicomscrub, basic profile, all cores",
-               ("dicomscrub._core",), runner="dicomscrub"),
+        Engine("dicognito", "peer", "dicognito Anonymizer()", ("dicognito",), runner="dicognito"),
+        Engine(
+            "dicom-anonymizer",
+            "peer",
+            "dicom-anonymizer basic actions",
+            ("dicomanonymizer",),
+            package="dicom-anonymizer",
+            runner="dicom-anonymizer",
+        ),
+        Engine(
+            "dcmanon",
+            "peer",
+            "dcmanon Anonymizer() default config",
+            ("dcmanon",),
+            runner="dcmanon",
+            rust=True,
+        ),
+        Engine(
+            "fw-file-rs",
+            "peer",
+            "fw-file-rs header de-id, basic-like profile",
+            ("fw_file_rs",),
+            package="fw-file-rs",
+            runner="fw-file-rs",
+            rust=True,
+        ),
+        Engine(
+            "dicomscrub-1thread",
+            "ours",
+            "dicomscrub, basic profile, 1 thread",
+            ("dicomscrub._core",),
+            runner="dicomscrub-1thread",
+        ),
+        Engine(
+            "dicomscrub",
+            "ours",
+            "dicomscrub, basic profile, all cores",
+            ("dicomscrub._core",),
+            runner="dicomscrub",
+        ),
     )
 }
 PEERS = ("reference", "pydicom", "deid", "dicognito", "dicom-anonymizer", "dcmanon", "fw-file-rs")
@@ -493,8 +589,14 @@ def run_child(argv: Sequence[str], *, scratch: Path) -> Run:
     launcher = [sys.executable, "-S", "-I", "-c", LAUNCHER, str(measured)]
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         t0 = time.perf_counter()
-        proc = subprocess.run([*launcher, *argv], stdout=out, stderr=err,
-                              stdin=subprocess.DEVNULL, env=_env(), check=False)
+        proc = subprocess.run(
+            [*launcher, *argv],
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            env=_env(),
+            check=False,
+        )
         outer = time.perf_counter() - t0
     report = None
     for line in reversed(out_path.read_text(errors="replace").splitlines()):
@@ -543,7 +645,6 @@ def corpus_module() -> Any:
     return mod
 
 
-
 def _check_one(path: Path, expected: dict[str, Any], deidentifies: bool) -> str | None:
     """Why the output file fails the check, or None."""
     import pydicom
@@ -552,7 +653,7 @@ def _check_one(path: Path, expected: dict[str, Any], deidentifies: bool) -> str 
     if not path.is_file():
         return "missing output"
     try:
-        ds = pydicom.dcmread(path, force=not expected["transfer_syntax"])
+        ds = pydicom.dcmread(path, force=not expected.get("part10", True))
         for _ in ds.iterall():
             pass
     except Exception as e:
@@ -613,6 +714,7 @@ class Result:
     failure_reasons: dict[str, int] = dataclasses.field(default_factory=dict)
     failure_examples: list[str] = dataclasses.field(default_factory=list)
     engine_errors: dict[str, int] = dataclasses.field(default_factory=dict)
+    api: str | None = None  # the API the engine ran through, when it says
     walls_s: list[float] = dataclasses.field(default_factory=list)
     wall_s: float | None = None  # median of the rounds
     engine_s: float | None = None  # the runner's own time (median), without start-up
@@ -624,6 +726,49 @@ class Result:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def new_result(engine: Engine, tree: Any) -> Result:
+    """The engine's result before any run: ``unavailable`` (with the reason) or ``ok``."""
+    res = Result(
+        engine.name,
+        engine.kind,
+        engine.description,
+        "ok",
+        rust=engine.rust,
+        files=tree.n_files,
+        bytes=tree.total_bytes,
+    )
+    why = engine.unavailable()
+    if why is not None:
+        res.status, res.reason = "unavailable", why
+    return res
+
+
+def apply_check(res: Result, run: Run, check: Check) -> None:
+    """Record the checked run in ``res``: failures per reason, the engine's own errors, and
+    ``crashed`` when it exited non-zero."""
+    res.failures = check.failures
+    res.failure_reasons = check.reasons
+    res.failure_examples = check.examples
+    if run.report:
+        res.engine_errors = run.report.get("error_kinds", {})
+        res.api = run.report.get("api")
+    if run.returncode != 0:
+        res.status = "crashed"
+        lines = run.stderr_tail.strip().splitlines() or [""]
+        res.reason = f"exit code {run.returncode}: {lines[-1][:300]}"
+
+
+def summarize(res: Result, runs: Sequence[Run], tree: Any) -> None:
+    """Fill the times, rates and peak RSS of ``res`` from its timed runs."""
+    res.walls_s = [r.wall_s for r in runs]
+    res.wall_s = statistics.median(res.walls_s)
+    times = [r.report["elapsed_s"] for r in runs if r.report and "elapsed_s" in r.report]
+    res.engine_s = statistics.median(times) if times else None
+    res.peak_rss_kib = max(r.maxrss_kib for r in runs)
+    res.files_per_s = tree.n_files / res.wall_s
+    res.mb_per_s = tree.total_bytes / 1e6 / res.wall_s
 
 
 def measure(
@@ -639,47 +784,28 @@ def measure(
 ) -> Result:
     """Run ``engine`` over ``tree`` (output under ``work/<engine>``): the first run is checked,
     then up to ``rounds`` runs in all are timed while their total stays under ``budget_s``."""
-    res = Result(engine.name, engine.kind, engine.description, "ok", rust=engine.rust,
-                 files=tree.n_files, bytes=tree.total_bytes)
-    why = engine.unavailable()
-    if why is not None:
-        res.status, res.reason = "unavailable", why
+    res = new_result(engine, tree)
+    if res.status != "ok":
         return res
     out = Path(work) / engine.name
     scratch = Path(work) / f".{engine.name}.log"
-    engine_times = []
-    rss = []
+    argv = engine_argv(engine, tree.files_dir, out, jobs)
+    runs: list[Run] = []
     for i in range(max(1, rounds)):
         shutil.rmtree(out, ignore_errors=True)
         os.sync()  # nobody else's dirty pages are flushed on this engine's time
-        run = run_child(engine_argv(engine, tree.files_dir, out, jobs), scratch=scratch)
+        run = run_child(argv, scratch=scratch)
+        runs.append(run)
         if i == 0:
             if log:
                 log(f"{engine.name}: {run.wall_s:.2f} s, checking the output")
-            check = check_output(tree, out, deidentifies=engine.deidentifies)
-            res.failures = check.failures
-            res.failure_reasons = check.reasons
-            res.failure_examples = check.examples
-            if run.report:
-                res.engine_errors = run.report.get("error_kinds", {})
-            if run.returncode != 0:
-                res.status = "crashed"
-                res.reason = f"exit code {run.returncode}: " + (
-                    run.stderr_tail.strip().splitlines() or [""])[-1][:300]
-        res.walls_s.append(run.wall_s)
-        rss.append(run.maxrss_kib)
-        if run.report and "elapsed_s" in run.report:
-            engine_times.append(run.report["elapsed_s"])
-        if res.status != "ok" or sum(res.walls_s) >= budget_s:
+            apply_check(res, run, check_output(tree, out, deidentifies=engine.deidentifies))
+        if res.status != "ok" or sum(r.wall_s for r in runs) >= budget_s:
             break
     if not keep:
         shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(scratch, ignore_errors=True)
-    res.wall_s = statistics.median(res.walls_s)
-    res.engine_s = statistics.median(engine_times) if engine_times else None
-    res.peak_rss_kib = max(rss)
-    res.files_per_s = tree.n_files / res.wall_s
-    res.mb_per_s = tree.total_bytes / 1e6 / res.wall_s
+    summarize(res, runs, tree)
     return res
 
 
@@ -695,18 +821,44 @@ def add_ratios(results: Sequence[Result], *, ours: str = "dicomscrub", floor: st
             r.ratio_cp = r.wall_s / by[floor].wall_s
 
 
+#: Results of the pytest session: scenario -> engine -> (Result, the benchmark's extra_info).
+BOARD: dict[str, dict[str, tuple[Result, dict[str, Any]]]] = {}
+
+
+def record(scenario: str, result: Result, extra_info: dict[str, Any]) -> None:
+    """Keep ``result`` on the board and refresh the ratios of every engine of the scenario
+    (their ``extra_info`` dicts are the ones pytest-benchmark saves at the end)."""
+    table = BOARD.setdefault(scenario, {})
+    table[result.engine] = (result, extra_info)
+    add_ratios([r for r, _ in table.values()])
+    for r, info in table.values():
+        info.update(ratio_dicomscrub=r.ratio_dicomscrub, ratio_cp=r.ratio_cp)
+
+
 def measure_micro(
     name: str, path: Path, *, budget_s: float = 1.0, max_iterations: int = 2000
 ) -> dict[str, Any]:
     """In-memory per-file time of engine ``name`` on ``path`` (in a child process)."""
-    argv = [sys.executable, str(HERE), "micro", name, str(path), "--budget", str(budget_s),
-            "--max-iterations", str(max_iterations)]
+    argv = [
+        sys.executable,
+        str(HERE),
+        "micro",
+        name,
+        str(path),
+        "--budget",
+        str(budget_s),
+        "--max-iterations",
+        str(max_iterations),
+    ]
     proc = subprocess.run(argv, capture_output=True, text=True, env=_env(), check=False)
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("{"):
             return json.loads(line)
-    return {"engine": name, "file": str(path), "error": (proc.stderr.strip().splitlines()
-                                                          or ["failed"])[-1][:300]}
+    return {
+        "engine": name,
+        "file": str(path),
+        "error": (proc.stderr.strip().splitlines() or ["failed"])[-1][:300],
+    }
 
 
 if __name__ == "__main__":

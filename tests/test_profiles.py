@@ -15,15 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dicomscrub import Profile, ProfileError
-from dicomscrub.profiles import list_options
-from dicomscrub.reference import apply_plan, rule_for, validate_plan
 from pydicom import config, dcmread
 from pydicom.data import get_testdata_file
 from pydicom.datadict import DicomDictionary, dictionary_VR, tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.valuerep import validate_value
+
+from dicomscrub import Profile, ProfileError
+from dicomscrub.profiles import list_options
+from dicomscrub.reference import apply_plan, rule_for, validate_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 STANDARD = ROOT.parent / "shared" / "standard"
@@ -470,6 +471,225 @@ def test_repeater_keyword_selects_every_group() -> None:
     }
 
 
+# ---------------------------------------------------------------------------------------------
+# Conditions ("when") and clean patterns
+# ---------------------------------------------------------------------------------------------
+
+US = {"tag": "00080060", "in": ["US"]}
+
+
+def _top(modality: str | None) -> Dataset:
+    ds = Dataset()
+    if modality is not None:
+        ds.Modality = modality
+    return ds
+
+
+def rule_in(plan: dict[str, Any], tag: int, modality: str | None, vr: str | None = None) -> Any:
+    """The rule of a public element of ``tag`` in a file whose Modality is ``modality``."""
+    return dict(rule_for(_top(modality), _element(tag, vr), plan))
+
+
+def test_condition_compiles_to_the_plan_form() -> None:
+    by_keyword = Profile.from_rules(
+        [
+            {
+                "keyword": "ImageComments",
+                "action": "keep",
+                "when": {"keyword": "Modality", "in": ["US", "IVUS", "US"]},
+            }
+        ]
+    ).to_plan()
+    by_tag = Profile.from_rules(
+        [
+            {
+                "keyword": "ImageComments",
+                "action": "keep",
+                "when": {"tag": "(0008,0060)", "equals": "US"},
+            }
+        ]
+    ).to_plan()
+    validate_plan(by_keyword)
+    # the conditional rule, then the base profile's rule for the same tag
+    assert by_keyword["tags"]["00204000"] == [
+        {"action": "keep", "when": {"tag": "00080060", "in": ["US", "IVUS"]}},
+        {"action": "remove"},
+    ]
+    assert by_tag["tags"]["00204000"] == [{"action": "keep", "when": US}, {"action": "remove"}]
+    for modality, action in (("US", "keep"), ("IVUS", "keep"), ("CT", "remove"), (None, "remove")):
+        assert rule_in(by_keyword, 0x00204000, modality)["action"] == action, modality
+    # other tags are untouched
+    basic = _plan(())
+    assert {t: r for t, r in by_tag["tags"].items() if t != "00204000"} == {
+        t: r for t, r in basic["tags"].items() if t != "00204000"
+    }
+
+
+def test_conditional_rules_fall_back_in_order() -> None:
+    ct = {"tag": "00080060", "in": ["CT"]}
+    plan = Profile.from_rules(
+        [
+            {
+                "keyword": "StudyDescription",
+                "action": "keep",
+                "when": {"keyword": "Modality", "equals": "US"},
+            },
+            {
+                "keyword": "StudyDescription",
+                "action": "clean",
+                "when": {"keyword": "Modality", "equals": "CT"},
+            },
+            {
+                "keyword": "ImageComments",
+                "action": "keep",
+                "when": {"keyword": "Modality", "equals": "US"},
+            },
+            {"keyword": "ImageComments", "action": "empty"},  # the fallback: a custom rule
+        ]
+    ).to_plan()
+    assert plan["tags"]["00081030"] == [
+        {"action": "keep", "when": US},
+        {"action": "clean", "when": ct},
+        {"action": "remove"},
+    ]
+    assert plan["tags"]["00204000"] == [{"action": "keep", "when": US}, {"action": "empty"}]
+    assert [rule_in(plan, 0x00081030, m)["action"] for m in ("US", "CT", "MR")] == [
+        "keep",
+        "clean",
+        "remove",
+    ]
+    assert [rule_in(plan, 0x00204000, m)["action"] for m in ("US", "CT", None)] == [
+        "keep",
+        "empty",
+        "empty",
+    ]
+
+
+def test_conditional_rule_without_a_base_rule_falls_through() -> None:
+    # Body Part Examined: not in Table E.1-1, kept by the base's default
+    assert "00180015" not in _plan(())["tags"]
+    plan = Profile.from_rules(
+        [
+            {
+                "keyword": "BodyPartExamined",
+                "action": "remove",
+                "when": {"keyword": "Modality", "equals": "US"},
+            }
+        ]
+    ).to_plan()
+    assert plan["tags"]["00180015"] == {"action": "remove", "when": US}
+    assert rule_in(plan, 0x00180015, "US") == {"action": "remove", "when": US}
+    assert rule_in(plan, 0x00180015, "CT") == {"action": "keep"}
+
+
+def test_conditional_vr_mask_and_private_rules() -> None:
+    plan = Profile.from_rules(
+        [
+            {"vr": "PN", "action": "keep", "when": {"keyword": "Modality", "equals": "US"}},
+            {
+                "mask": "(0040,xxxx)",
+                "action": "remove",
+                "when": {"keyword": "Modality", "equals": "US"},
+            },
+            {
+                "private": '(0043,"GEMS_PARM_01",39)',
+                "action": "remove",
+                "when": {"keyword": "Modality", "equals": "US"},
+            },
+            {
+                "private": '(0043,"ACME 1.0",10)',
+                "action": "keep",
+                "when": {"keyword": "Modality", "equals": "US"},
+            },
+        ],
+        options=["retain-safe-private"],
+    ).to_plan()
+    validate_plan(plan)
+    assert plan["vrs"]["PN"] == {"action": "keep", "when": US}  # the base has no PN rule
+    assert plan["tags"]["00080090"] == [{"action": "keep", "when": US}, {"action": "empty"}]
+    assert plan["masks"][0] == {
+        "mask": "FFFF0000",
+        "value": "00400000",
+        "rule": {"action": "remove", "when": US},
+    }
+    creators = plan["private"]["creators"]
+    assert creators["GEMS_PARM_01"]["0043"]["39"] == [
+        {"action": "remove", "when": US},
+        {"action": "keep"},  # the safe-private rule of the base
+    ]
+    assert creators["ACME 1.0"]["0043"]["10"] == {"action": "keep", "when": US}
+    # Referring Physician's Name: kept in US files, emptied (the base) elsewhere
+    assert rule_in(plan, 0x00080090, "US")["action"] == "keep"
+    assert rule_in(plan, 0x00080090, "CT")["action"] == "empty"
+    # a PN the base keeps (not in E.1-1)? every dictionary PN outside E.1-1 gets the VR rule
+    # (0040,xxxx) not named by the base: the mask in US files, the base (keep) elsewhere
+    unnamed = next(
+        t for t in sorted(DicomDictionary) if t >> 16 == 0x0040 and f"{t:08X}" not in plan["tags"]
+    )
+    assert rule_in(plan, unnamed, "US")["action"] == "remove"
+    assert rule_in(plan, unnamed, "CT") == rule_of(_plan(("retain-safe-private",)), unnamed)
+    for modality, action in (("US", "remove"), ("CT", "keep")):
+        ds = _top(modality)
+        ds.add_new(0x00430010, "LO", "GEMS_PARM_01")
+        elem = DataElement(0x00431039, "IS", "1")
+        ds.add(elem)
+        assert rule_for(ds, elem, plan)["action"] == action
+
+
+def test_conditions_keep_first_match_wins() -> None:
+    """For every dictionary tag and a few files, the compiled plan gives the first custom rule
+    that selects the element and whose condition holds, else the base profile's rule."""
+    rules = [
+        {"keyword": "PatientName", "action": "keep", "when": {"keyword": "Modality", "in": ["US"]}},
+        {"vr": "PN", "action": "empty", "when": {"keyword": "Modality", "in": ["US", "CT"]}},
+        {"mask": "(0008,xxxx)", "action": "remove", "when": {"keyword": "Modality", "in": ["MR"]}},
+        {"vr": "LO", "action": "keep", "when": {"keyword": "Modality", "in": ["CT"]}},
+        {"mask": "(0018,xxxx)", "action": "remove", "when": {"keyword": "Modality", "in": ["CT"]}},
+        {"keyword": "StudyDescription", "action": "keep"},
+        {"vr": "DA", "action": "keep", "when": {"keyword": "Modality", "in": ["US"]}},
+    ]
+    options = ("clean-descriptors",)
+    plan = Profile.from_rules(rules, options=options).to_plan()
+    base = _plan(options)
+    customs = Profile.from_rules(rules, options=options)._rules
+    validate_plan(plan)
+    tags = [t for t in sorted(DicomDictionary) if t >> 16 in (0x0008, 0x0010, 0x0018, 0x0020)]
+    for modality in ("US", "CT", "MR", None):
+        top = _top(modality)
+        for tag in tags:
+            vr = _vr(tag)
+            expected = next(
+                (
+                    {k: v for k, v in c.rule.items()}
+                    for c in customs
+                    if c.covers(tag) and ("when" not in c.rule or modality in c.rule["when"]["in"])
+                ),
+                None,
+            ) or dict(rule_for(top, _element(tag, vr), base))
+            assert rule_in(plan, tag, modality, vr) == expected, (f"{tag:08X}", modality)
+
+
+def test_clean_patterns_compile() -> None:
+    plan = Profile.from_dict(
+        {
+            "options": ["clean-descriptors"],
+            "clean_patterns": ["[0-9]{3}-[0-9]{2}-[0-9]{4}", r"MRN\d+", r"MRN\d+"],
+        }
+    ).to_plan()
+    validate_plan(plan)
+    assert plan["clean_patterns"] == ["[0-9]{3}-[0-9]{2}-[0-9]{4}", r"MRN\d+"]
+    assert "clean_patterns" not in _plan(())
+    assert "clean_patterns" not in Profile.from_dict({"clean_patterns": []}).to_plan()
+
+
+def test_site_example_condition_and_patterns() -> None:
+    plan = Profile.load(SITE_TOML).to_plan()
+    assert plan["tags"]["00081030"] == [{"action": "remove", "when": US}, {"action": "clean"}]
+    assert plan["clean_patterns"] == ["[0-9]{3}-[0-9]{2}-[0-9]{4}", "MRN ?[0-9]{6,10}"]
+    assert rule_in(plan, 0x00081030, "US")["action"] == "remove"
+    assert rule_in(plan, 0x00081030, "CT") == {"action": "clean"}
+
+
 def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "p.toml"
     path.write_text(text, encoding="utf-8")
@@ -528,9 +748,88 @@ ERRORS = [
     ("date_shift = {max_days = true}\n", ["date_shift.max_days"], 1),
     (
         '[[rules]]\nkeyword = "PatientName"\naction = "keep"\nwhen = "Modality == US"\n',
-        ["conditions are not supported"],
+        ["rule #1, when: when is a table", 'in = ["US"]'],
         4,
     ),
+    (
+        '[[rules]]\nkeyword = "ImageComments"\naction = "keep"\n'
+        'when = { keyword = "Modalty", in = ["US"] }\n',
+        ["rule #1, when.keyword", "unknown keyword 'Modalty'", "did you mean 'Modality'"],
+        4,
+    ),
+    (
+        '[[rules]]\nkeyword = "ImageComments"\naction = "keep"\n'
+        'when = { keyword = "Modality", in = ["US", "us"] }\n',
+        ["rule #1, when.in", "'us' is not a valid CS value", "did you mean 'US'"],
+        4,
+    ),
+    (
+        '[[rules]]\nkeyword = "ImageComments"\naction = "keep"\n'
+        'when = { tag = "(0008,0060)", inn = ["US"] }\n',
+        ["rule #1, when.inn", "unknown key 'inn'", "did you mean 'in'"],
+        4,
+    ),
+    (
+        '[[rules]]\nkeyword = "ImageComments"\naction = "keep"\n'
+        'when = { keyword = "Modality", tag = "(0008,0060)", in = ["US"] }\n',
+        ["rule #1, when.tag", "exactly one attribute among keyword, tag"],
+        4,
+    ),
+    (
+        '[[rules]]\nkeyword = "ImageComments"\naction = "keep"\nwhen = { keyword = "Modality" }\n',
+        ["rule #1, when", "exactly one test among in, equals (found none)"],
+        4,
+    ),
+    (
+        '[[rules]]\nkeyword = "ImageComments"\naction = "keep"\n'
+        'when = { tag = "(0019,1010)", equals = "US" }\n',
+        ["rule #1, when.tag", "(0019,1010) is private"],
+        4,
+    ),
+    (
+        '[[rules]]\nkeyword = "ImageComments"\naction = "keep"\n'
+        'when = { keyword = "Rows", equals = "512" }\n',
+        ["rule #1, when.keyword", "Rows (0028,0010) is US", "compares text"],
+        4,
+    ),
+    (
+        '[[rules]]\nkeyword = "ImageComments"\naction = "keep"\n'
+        'when = { keyword = "Modality", in = [] }\n',
+        ["rule #1, when.in", "non-empty list"],
+        4,
+    ),
+    (
+        '[[rules]]\nkeyword = "ImageComments"\naction = "keep"\n'
+        'when = { keyword = "Modality", equals = "US\\\\CT" }\n',
+        ["rule #1, when.equals", "one value per string"],
+        4,
+    ),
+    (
+        '[[rules]]\nkeyword = "ImageComments"\naction = "keep"\n\n'
+        '[rules.when]\nkeyword = "Modality"\nin = ["US"]\nequals = "CT"\n',
+        ["rule #1, when.equals", "exactly one test"],
+        5,
+    ),
+    (
+        '[[rules]]\nkeyword = "ImageComments"\naction = "keep"\n\n'
+        '[[rules]]\nkeyword = "ImageComments"\naction = "remove"\n'
+        'when = { keyword = "Modality", in = ["US"] }\n',
+        ["rule #2, keyword", "already selected by rule #1"],
+        6,
+    ),
+    ('clean_patterns = "[0-9]+"\n', ["clean_patterns is a list"], 1),
+    (
+        'name = "x"\nclean_patterns = ["[0-9]{3}", "(?<=SSN )[0-9]+"]\n',
+        ["clean_patterns: item 2", "look-around", "not supported by the Rust core"],
+        2,
+    ),
+    ('clean_patterns = ["(a)\\\\1"]\n', ["item 1", "back-references"], 1),
+    ('clean_patterns = ["[0-9"]\n', ["item 1", "not a valid regular expression"], 1),
+    ('clean_patterns = ["[0-9]*"]\n', ["item 1", "matches the empty string"], 1),
+    ('clean_patterns = ["a++"]\n', ["item 1", "possessive"], 1),
+    ('clean_patterns = ["(?>ab)"]\n', ["item 1", "atomic"], 1),
+    ('clean_patterns = ["ab\\\\Z"]\n', ["item 1", "use $"], 1),
+    ("clean_patterns = [3]\n", ["item 1", "not a string"], 1),
     ('[dummies]\nUI = "1.2.3"\n', ["UIDs get keyed UIDs"], 2),
     ('[dummies]\nDA = "20240101x"\n', ["DA"], 2),
     ('option = ["retain-uids"]\n', ["unknown key 'option'", "did you mean 'options'"], 1),

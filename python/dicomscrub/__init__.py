@@ -2,7 +2,8 @@
 
 Importing the package does not load the compiled extension ``dicomscrub._core``: profiles and
 errors work without it. :class:`Anonymizer`, :class:`FileResult`, :class:`Report` and the
-``anonymize_*`` shortcuts are imported on first use (they run plans, so they load the core).
+``anonymize_*`` shortcuts are imported on first use (they run plans, so they load the core), and
+so are :func:`verify` and :func:`scan` (:mod:`dicomscrub.validate`, pure Python).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
         anonymize_tree,
     )
     from dicomscrub.report import FileResult, Report
+    from dicomscrub.validate import scan, verify
 
 _LAZY = {
     "Anonymizer": "dicomscrub.anonymizer",
@@ -36,6 +38,8 @@ _LAZY = {
     "anonymize_tree": "dicomscrub.anonymizer",
     "FileResult": "dicomscrub.report",
     "Report": "dicomscrub.report",
+    "scan": "dicomscrub.validate",
+    "verify": "dicomscrub.validate",
 }
 
 
@@ -69,4 +73,6 @@ __all__ = [
     "anonymize_bytes",
     "anonymize_file",
     "anonymize_tree",
+    "scan",
+    "verify",
 ]

@@ -56,9 +56,7 @@ class Anonymizer:
         self.plan_id = digest.hexdigest()[:16]
 
     def __repr__(self) -> str:
-        return (
-            f"Anonymizer(profile={self.profile!r}, key_fingerprint={self.key.fingerprint!r})"
-        )
+        return f"Anonymizer(profile={self.profile!r}, key_fingerprint={self.key.fingerprint!r})"
 
     @property
     def changes_anything(self) -> bool:
@@ -157,9 +155,7 @@ class Anonymizer:
         return TreeRun(self, os.fspath(src), os.fspath(dst), opts).run()
 
 
-def _chunks(
-    pairs: Iterable[tuple[StrPath, StrPath]], n: int
-) -> Iterator[list[tuple[str, str]]]:
+def _chunks(pairs: Iterable[tuple[StrPath, StrPath]], n: int) -> Iterator[list[tuple[str, str]]]:
     chunk: list[tuple[str, str]] = []
     for s, d in pairs:
         chunk.append((os.fspath(s), os.fspath(d)))

@@ -196,8 +196,6 @@ def regenerate(
     """Write a DICOMDIR at ``dst`` referencing ``instances``: ``(file_id, output_path)`` pairs,
     File IDs relative to ``dst``'s folder. ``replace(dst)`` says whether an existing ``dst``
     may be replaced. Raises :class:`DicomdirError`."""
-    import pydicom
-    from pydicom.filebase import DicomFileLike
     from pydicom.fileset import FileSet
 
     root = os.path.dirname(os.path.abspath(dst))
@@ -208,6 +206,25 @@ def regenerate(
             f"(e.g. {bad[0]!r}): File IDs are up to 8 components of 1-8 characters A-Z 0-9 _"
         )
     fs = FileSet()
+    try:
+        return _build(fs, dst, root, instances, fileset_uid, replace)
+    finally:
+        _discard(fs)
+
+
+def _build(
+    fs: Any,
+    dst: str,
+    root: str,
+    instances: Sequence[tuple[tuple[str, ...], str]],
+    fileset_uid: str,
+    replace: Callable[[str], bool],
+) -> Regenerated:
+    import pydicom
+    from pydicom.filebase import DicomFileLike
+
+    from dicomscrub.fsutil import temp_name
+
     fs.UID = fileset_uid
     fs.ID = None
     result = Regenerated(path=dst, records=0)
@@ -220,7 +237,7 @@ def regenerate(
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                ds = pydicom.dcmread(out, stop_before_pixels=True)
+                ds = pydicom.dcmread(out, stop_before_pixels=True, force=True)
                 before = len(fs)
                 instance = fs.add_custom(_stub(ds), _leaf_node(ds))
         except Exception as exc:
@@ -232,7 +249,7 @@ def regenerate(
         chosen.append((instance, comps))
     for instance, comps in chosen:
         instance.node._record.ReferencedFileID = list(comps)
-    tmp = os.path.join(root, f".DICOMDIR.{os.getpid()}-0.dicomscrub-tmp")
+    tmp = temp_name(dst)
     try:
         with open(tmp, "wb") as fp:
             fs._write_dicomdir(DicomFileLike(fp))
@@ -251,6 +268,14 @@ def regenerate(
     return result
 
 
+def _discard(fs: Any) -> None:
+    """Remove the staging folder a FileSet keeps (instead of leaving it to a finalizer)."""
+    stage = getattr(fs, "_stage", None)
+    tmp = stage.get("t") if isinstance(stage, dict) else None
+    if tmp is not None:
+        tmp.cleanup()
+
+
 def _check(path: str, expected: int) -> None:
     """Load the written DICOMDIR back: every record must point at an existing file."""
     from pydicom.fileset import FileSet
@@ -258,11 +283,14 @@ def _check(path: str, expected: int) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fs = FileSet(path)
-    if len(fs) != expected:
-        raise DicomdirError(f"the new DICOMDIR has {len(fs)} instances, {expected} expected")
-    for inst in fs:
-        if not os.path.isfile(inst.path):
-            raise DicomdirError(f"the new DICOMDIR points at a missing file: {inst.FileID}")
+    try:
+        if len(fs) != expected:
+            raise DicomdirError(f"the new DICOMDIR has {len(fs)} instances, {expected} expected")
+        for inst in fs:
+            if not os.path.isfile(inst.path):
+                raise DicomdirError(f"the new DICOMDIR points at a missing file: {inst.FileID}")
+    finally:
+        _discard(fs)
 
 
 def _unlink(path: str) -> None:

@@ -94,7 +94,8 @@ def value_text(e: Element, limit: int | None = MAX_SHOWN) -> str:
 
 def format_tree(d: Mapping[str, Any], *, keywords: bool = True) -> Iterator[str]:
     """dcmdump-like lines: ``(GGGG,EEEE) VR value  # length, Keyword``, items indented."""
-    yield f"# transfer syntax {d['transfer_syntax']}, preamble {'yes' if d['has_preamble'] else 'no'}"
+    preamble = "yes" if d["has_preamble"] else "no"
+    yield f"# transfer syntax {d['transfer_syntax']}, preamble {preamble}"
     if d.get("meta"):
         yield "# File Meta Information"
         yield from _lines(d["meta"], 0, keywords)

@@ -140,9 +140,7 @@ class Journal:
 
     def interrupted(self) -> bool:
         """Did an earlier run stop before its end (killed, crashed)?"""
-        row = self._db.execute(
-            "SELECT 1 FROM runs WHERE finished_at IS NULL LIMIT 1"
-        ).fetchone()
+        row = self._db.execute("SELECT 1 FROM runs WHERE finished_at IS NULL LIMIT 1").fetchone()
         pending = self._db.execute("SELECT 1 FROM files WHERE status = 'pending' LIMIT 1")
         return row is not None or pending.fetchone() is not None
 

@@ -98,9 +98,7 @@ def load_key_file(path: str | PathLike[str]) -> Key:
     except OSError as exc:
         raise KeyFileError(f"{p}: cannot read the key file: {exc.strerror}", path=str(p)) from None
     if len(data) > MAX_KEY_FILE_SIZE:
-        raise KeyFileError(
-            f"{p}: a key file holds at most {MAX_KEY_FILE_SIZE} bytes", path=str(p)
-        )
+        raise KeyFileError(f"{p}: a key file holds at most {MAX_KEY_FILE_SIZE} bytes", path=str(p))
     data = data.rstrip(b"\r\n")
     if not data:
         raise KeyFileError(f"{p}: the key file is empty", path=str(p))
@@ -116,7 +114,9 @@ def generate_key_file(path: str | PathLike[str]) -> Key:
     except FileExistsError:
         raise
     except OSError as exc:
-        raise KeyFileError(f"{p}: cannot create the key file: {exc.strerror}", path=str(p)) from None
+        raise KeyFileError(
+            f"{p}: cannot create the key file: {exc.strerror}", path=str(p)
+        ) from None
     text = secrets.token_hex(KEY_BYTES).encode("ascii") + b"\n"
     try:
         with os.fdopen(fd, "wb") as f:

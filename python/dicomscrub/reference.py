@@ -110,7 +110,7 @@ import hmac
 import math
 import re
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -301,14 +301,18 @@ def tokens(text: str) -> list[str]:
     return [run.lower() for run in _TOKEN.findall(text) if len(run) >= 2]
 
 
-def clean_text(text: str, tokens: set[str] | frozenset[str]) -> str:
-    """Replace every token of ``text`` whose lower-case form is in ``tokens`` by as many ``X``."""
+def clean_text(text: str, tokens: set[str] | frozenset[str], patterns: Iterable[str] = ()) -> str:
+    """Replace every token of ``text`` whose lower-case form is in ``tokens``, then every match
+    of ``patterns`` (docs/plan.md "Clean patterns"), by as many ``X``."""
 
     def mask(m: re.Match[str]) -> str:
         run = m.group(0)
         return "X" * len(run) if run.lower() in tokens else run
 
-    return _TOKEN.sub(mask, text)
+    text = _TOKEN.sub(mask, text)
+    for pattern in patterns:
+        text = re.sub(pattern, lambda m: "X" * len(m.group(0)), text)
+    return text
 
 
 def identifying_tokens(ds: Dataset, plan: Mapping[str, Any]) -> set[str]:
@@ -468,7 +472,7 @@ def _text_element(tag: int, vr: str, text: str, charset: Any) -> DataElement:
 
 _TOP_KEYS = {
     "version", "tags", "private", "masks", "vrs", "unknown_public", "default", "dummies",
-    "identifying", "date_shift", "insert",
+    "identifying", "date_shift", "insert", "clean_patterns",
 }  # fmt: skip
 _RULE_KEYS = {
     "keep": set(), "remove": set(), "empty": set(), "replace": {"value"}, "dummy": set(),
@@ -487,11 +491,24 @@ def _check_hex(value: Any, pattern: re.Pattern[str], where: str) -> str:
 
 
 def _check_rule(rule: Any, where: str) -> list[str]:
-    """Validate one rule; return the actions it uses."""
+    """Validate one rule, or a list of rules (docs/plan.md "Conditions"); return the actions."""
+    if isinstance(rule, list):
+        return [a for i, r in enumerate(rule) for a in _check_rule_one(r, f"{where}[{i}]")]
+    return _check_rule_one(rule, where)
+
+
+def _check_rule_one(rule: Any, where: str) -> list[str]:
     if not isinstance(rule, dict) or rule.get("action") not in ACTIONS:
         raise _fail(f"{where}: a rule is an object with an action among {sorted(ACTIONS)}")
     action = rule["action"]
-    extra = set(rule) - {"action"} - _RULE_KEYS[action]
+    if "when" in rule:
+        when = rule["when"]
+        if not isinstance(when, dict) or set(when) != {"tag", "in"}:
+            raise _fail(f"{where}.when: an object with tag and in")
+        _check_hex(when["tag"], _HEX8, f"{where}.when.tag")
+        if not isinstance(when["in"], list) or not all(isinstance(v, str) for v in when["in"]):
+            raise _fail(f"{where}.when.in: a list of strings")
+    extra = set(rule) - {"action", "when"} - _RULE_KEYS[action]
     if extra:
         raise _fail(f"{where}: unknown keys {sorted(extra)} for action {action!r}")
     if action == "replace" and not isinstance(rule.get("value"), str):
@@ -599,6 +616,14 @@ def validate_plan(plan: Any) -> None:
             raise _fail("date_shift.max_days must be an integer >= 1")
     elif "shift_date" in actions:
         raise _fail("a shift_date rule needs date_shift")
+    patterns = plan.get("clean_patterns", [])
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        raise _fail("clean_patterns is a list of regular expressions")
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise _fail(f"clean pattern {pattern!r}: {exc}") from None
     inserts = plan.get("insert", [])
     if not isinstance(inserts, list):
         raise _fail("insert is a list")
@@ -614,6 +639,12 @@ def _as_dict(parent: Mapping[str, Any], name: str) -> dict[str, Any]:
 
 
 def _all_rules(plan: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """Every rule of the plan (lists of rules flattened)."""
+    for rule in _all_rule_entries(plan):
+        yield from rule if isinstance(rule, list) else [rule]
+
+
+def _all_rule_entries(plan: Mapping[str, Any]) -> Iterator[Any]:
     yield from plan.get("tags", {}).values()
     private = plan.get("private", {})
     for groups in private.get("creators", {}).values():
@@ -644,7 +675,27 @@ def plan_changes_anything(plan: Mapping[str, Any]) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-def _private_rule(ds: Dataset, tag: int, plan: Mapping[str, Any]) -> Mapping[str, Any] | None:
+def _condition_holds(when: Mapping[str, Any], top: Dataset) -> bool:
+    """docs/plan.md "Conditions": one value of the top-level element is in the list."""
+    text = _text_of(top.get(int(when["tag"], 16)))
+    if text is None:
+        return False
+    return any(v.strip(" ") in when["in"] for v in text.split("\\"))
+
+
+def _pick(rules: Any, top: Dataset) -> Mapping[str, Any] | None:
+    """The first rule (of a rule or a list of rules) whose condition holds; ``None`` if none."""
+    if rules is None:
+        return None
+    for rule in rules if isinstance(rules, list) else [rules]:
+        if "when" not in rule or _condition_holds(rule["when"], top):
+            return rule
+    return None
+
+
+def _private_rule(
+    ds: Dataset, tag: int, plan: Mapping[str, Any], top: Dataset
+) -> Mapping[str, Any] | None:
     """Step 2 of docs/plan.md for a private tag; ``None`` when it gives no rule."""
     private = plan.get("private", {})
     creators = private.get("creators", {})
@@ -653,7 +704,10 @@ def _private_rule(ds: Dataset, tag: int, plan: Mapping[str, Any]) -> Mapping[str
     if block >= 0x10:  # a data element (gggg,xxee): look its creator (gggg,00xx) up
         creator = _creator_text(ds.get(group << 16 | block))
         if creator is not None:
-            rule = creators.get(creator, {}).get(f"{group:04X}", {}).get(f"{element & 0xFF:02X}")
+            rule = _pick(
+                creators.get(creator, {}).get(f"{group:04X}", {}).get(f"{element & 0xFF:02X}"),
+                top,
+            )
             if rule is not None:
                 return rule
     elif 0x10 <= element <= 0xFF:  # a private creator element (gggg,00xx)
@@ -661,32 +715,40 @@ def _private_rule(ds: Dataset, tag: int, plan: Mapping[str, Any]) -> Mapping[str
             creator = _creator_text(ds.get(tag))
             if f"{group:04X}" in creators.get(creator, {}):
                 return KEEP
-    return private.get("default")
+    return _pick(private.get("default"), top)
 
 
-def rule_for(ds: Dataset, elem: DataElement, plan: Mapping[str, Any]) -> Mapping[str, Any]:
+def rule_for(
+    ds: Dataset, elem: DataElement, plan: Mapping[str, Any], top: Dataset | None = None
+) -> Mapping[str, Any]:
     """The rule of ``elem``, an element of ``ds`` (the data set that holds it: top level, File
     Meta or a sequence item): the first of exact tag, private, masks, VR, unknown public,
-    default."""
+    default. ``top`` is the file's top-level data set, which conditions look at (``ds`` when
+    not given)."""
+    top = ds if top is None else top
     tag = int(elem.tag)
     if tag == SPECIFIC_CHARACTER_SET:
         return KEEP  # R18: the character set must describe the text as written
-    rule = plan.get("tags", {}).get(f"{tag:08X}")
+    rule = _pick(plan.get("tags", {}).get(f"{tag:08X}"), top)
     if rule is not None:
         return rule
     if _is_private(tag):
-        rule = _private_rule(ds, tag, plan)
+        rule = _private_rule(ds, tag, plan, top)
         if rule is not None:
             return rule
     for entry in plan.get("masks", []):
         if tag & int(entry["mask"], 16) == int(entry["value"], 16):
-            return entry["rule"]
-    rule = plan.get("vrs", {}).get(_vr_of(elem))
+            rule = _pick(entry["rule"], top)
+            if rule is not None:
+                return rule
+    rule = _pick(plan.get("vrs", {}).get(_vr_of(elem)), top)
     if rule is not None:
         return rule
-    if not _is_private(tag) and not _in_dictionary(tag) and "unknown_public" in plan:
-        return plan["unknown_public"]
-    return plan.get("default", KEEP)
+    if not _is_private(tag) and not _in_dictionary(tag):
+        rule = _pick(plan.get("unknown_public"), top)
+        if rule is not None:
+            return rule
+    return _pick(plan.get("default"), top) or KEEP
 
 
 # --------------------------------------------------------------------------------------------
@@ -750,7 +812,7 @@ def _edited(elem: DataElement, vr: str, rule: Mapping[str, Any], run: _Run, char
         elif action == "shift_date" and vr in ("DA", "DT"):
             new_text = shift_date_value(text, vr, run.date_offset())
         elif action == "clean" and vr in TEXT_VRS:
-            new_text = clean_text(text, run.identifying)
+            new_text = clean_text(text, run.identifying, run.plan.get("clean_patterns", ()))
         else:
             return None  # the action does not fit this element: keep (R4)
     if new_text == _text_of(elem):
@@ -765,7 +827,7 @@ def _edit_dataset(src: Dataset, dst: Dataset, run: _Run, inherited: Any, cleanin
     for elem in src:
         tag = int(elem.tag)
         vr = _vr_of(elem)
-        rule = rule_for(src, elem, run.plan)
+        rule = rule_for(src, elem, run.plan, run.top)
         if cleaning and rule["action"] == "keep" and vr in TEXT_VRS:
             rule = {"action": "clean"}
         action = rule["action"]

@@ -214,21 +214,25 @@ class Report:
             ("ok", f"{self.ok}"),
             ("failed", f"{self.failed}"),
             ("skipped", f"{self.skipped}" + (f" ({self.copied} copied)" if self.copied else "")),
-            *([("resumed", f"{self.resumed} (done by an earlier run, left as they were)")] if self.resumed else []),
+            *(
+                [("resumed", f"{self.resumed} (done by an earlier run, left as they were)")]
+                if self.resumed
+                else []
+            ),
             ("read", _size(self.bytes_in)),
             ("written", _size(self.bytes_out)),
             ("time", f"{self.duration:.2f} s"),
             ("speed", f"{self.files_per_s:.1f} files/s, {self.mb_per_s:.1f} MB/s"),
         ]
         if self.actions:
-            rows.append(
-                ("actions", ", ".join(f"{k} {v}" for k, v in sorted(self.actions.items())))
-            )
+            rows.append(("actions", ", ".join(f"{k} {v}" for k, v in sorted(self.actions.items()))))
         if self.errors:
             rows.append(("errors", ", ".join(f"{k} {v}" for k, v in sorted(self.errors.items()))))
         for d in self.dicomdirs:
             where = _text(d.dst) if d.dst else _text(d.src)
-            rows.append(("DICOMDIR", f"{d.note}: {where}" + (f" ({d.message})" if d.message else "")))
+            rows.append(
+                ("DICOMDIR", f"{d.note}: {where}" + (f" ({d.message})" if d.message else ""))
+            )
         width = max(len(k) for k, _ in rows)
         return [f"{k.ljust(width)}  {v}" for k, v in rows]
 
@@ -241,7 +245,7 @@ class ReportWriter:
         parent = os.path.dirname(self.path)
         if parent:
             os.makedirs(parent, exist_ok=True)
-        self._f: TextIO | None = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+        self._f: TextIO | None = open(self.path, "w", encoding="utf-8")
 
     def file(self, r: FileResult) -> None:
         if self._f is not None:

@@ -125,9 +125,7 @@ class TreeRun:
         self.state = os.path.join(self.dst, STATE_DIR)
         self.staging = os.path.join(self.state, "staging")
         self.mirror = options.layout == "mirror"
-        self.namer = (
-            None if self.mirror else LayoutNamer(anonymizer.plan, anonymizer.key.secret)
-        )
+        self.namer = None if self.mirror else LayoutNamer(anonymizer.plan, anonymizer.key.secret)
         self.report = Report(
             src=self.src,
             dst=self.dst,
@@ -585,9 +583,7 @@ class TreeRun:
         dst = (
             mirror_path(self.dst, e.rel)
             if self.namer is None
-            else os.path.join(
-                self.dst, self.namer.relpath(ids, ids.get("SOPInstanceUID"), e.rel)
-            )
+            else os.path.join(self.dst, self.namer.relpath(ids, ids.get("SOPInstanceUID"), e.rel))
         )
         self.report.changes.extend(diff(before, after, e.rel))
         return FileResult(

@@ -35,7 +35,8 @@ keeps is not searched for. Person names are searched as a whole and component by
 Matching is case-insensitive; a value that starts (ends) with an ASCII letter or digit matches
 only where it is not preceded (followed) by an ASCII letter or digit, so ``1234`` is not found
 inside ``2.25.5512345``. A value is trivial, and never searched for, when (after stripping
-spaces) it has fewer than 3 characters, has no letter or digit, is made of digits only and has
+spaces) it has fewer than 3 characters (2 when it holds CJK, kana or hangul, U+2E80 and
+above, where a 2-character name is common), has no letter or digit, is made of digits only and has
 fewer than 4 of them, is one of the :data:`GENERIC_WORDS` (placeholders such as ``ANONYMIZED`` or
 ``UNKNOWN``, titles, manufacturer vocabulary), or is a value the plan writes itself (its dummies,
 replacement and inserted values, pseudonym prefixes, and each word of them).
@@ -80,6 +81,7 @@ __all__ = [
     "VerifyReport",
     "identifying_values",
     "pair_files",
+    "register",
     "scan",
     "scan_pairs",
     "verify",
@@ -118,13 +120,15 @@ IDENTIFYING: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 PERSON_NAME, UID_CATEGORY, DATE_CATEGORY = "person-name", "uid", "date"
 
-#: Vocabulary of a file: the values, and their words, of the public elements of these VRs or
-#: attributes that the profile keeps unchanged. An identifying value equal to one of them (a
-#: Performing Physician's Name "RIS" beside a Coding Scheme Designator "SIEMENS_RIS", an
-#: Institution Name equal to the Manufacturer) is not searched for: it is the vendor's or the
-#: coding scheme's word, kept there on purpose. Free text (descriptions, comments, SR text
-#: values) and private elements never count as vocabulary.
+#: Vocabulary of a file: the values of the public CS elements (but file IDs: folder names),
+#: and the values and their words of the attributes below, that the profile keeps unchanged.
+#: An identifying value equal to one of them (a Patient's Name "PERFUSION" beside an Image
+#: Type "PERFUSION", a Performing Physician's Name "RIS" beside a Coding Scheme Designator
+#: "SIEMENS_RIS", an Institution Name that is a word of the Manufacturer) is not searched for:
+#: it is the vendor's or the coding scheme's word, kept there on purpose. Free text
+#: (descriptions, comments, SR text values) and private elements are never vocabulary.
 VOCABULARY_VRS = frozenset({"CS"})
+NOT_VOCABULARY_KEYWORDS = ("ReferencedFileID", "FileSetID")
 VOCABULARY_KEYWORDS = (
     "Manufacturer", "ManufacturerModelName", "SoftwareVersions", "CodeValue",
     "CodingSchemeDesignator", "CodingSchemeName", "CodingSchemeVersion", "CodeMeaning",
@@ -155,6 +159,7 @@ for _category, _keywords in IDENTIFYING.items():
             raise KeyError(_keyword)
         _TAG_CATEGORY[int(_tag)] = _category
 _VOCABULARY_TAGS = frozenset(int(tag_for_keyword(k)) for k in VOCABULARY_KEYWORDS)
+_NOT_VOCABULARY_TAGS = frozenset(int(tag_for_keyword(k)) for k in NOT_VOCABULARY_KEYWORDS)
 
 PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})  # float, double, pixel data
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
@@ -415,9 +420,21 @@ def _is_dicomdir(ds: Dataset) -> bool:
     )
 
 
+def _looks_dicom(data: bytes) -> bool:
+    """A Part 10 file, or a bare data set that starts with a group 0002 or 0008 element (in
+    either byte order): the files a run treats as DICOM."""
+    if data[128:132] == b"DICM":
+        return True
+    return len(data) >= 8 and (
+        (data[1] == 0 and data[0] in (0x02, 0x08)) or (data[0] == 0 and data[1] in (0x02, 0x08))
+    )
+
+
 def _read_source(path: Path) -> tuple[bytes, Dataset | None, str | None]:
     """The source's bytes and data set; ``None`` and a reason when it is not DICOM."""
     data = path.read_bytes()
+    if not _looks_dicom(data):
+        return data, None, "not DICOM (no 'DICM' prefix, no group 0002/0008 element first)"
     try:
         ds = _read(data, force=True)
     except Exception as exc:
@@ -633,10 +650,13 @@ def _collect(
             continue
         changed = gone or _changed(action, vr)
         category = _category(tag, vr, action)
-        if not changed and category is None and _is_vocabulary(tag, vr):
-            for v in _values(elem):
-                vocabulary.add(v.casefold())
-                vocabulary.update(_words(v))
+        if not changed and category is None and not reference._is_private(tag):
+            if tag in _VOCABULARY_TAGS:
+                for v in _values(elem):
+                    vocabulary.add(v.casefold())
+                    vocabulary.update(_words(v))
+            elif vr in VOCABULARY_VRS and tag not in _NOT_VOCABULARY_TAGS:
+                vocabulary.update(v.casefold() for v in _values(elem))
         if not changed or category is None:
             continue
         for value in _values(elem):
@@ -644,10 +664,6 @@ def _collect(
                 continue
             parts = _name_parts(value) if category == PERSON_NAME else [value]
             out.extend(_Needle(category, p, path) for p in parts)
-
-
-def _is_vocabulary(tag: int, vr: str) -> bool:
-    return not reference._is_private(tag) and (vr in VOCABULARY_VRS or tag in _VOCABULARY_TAGS)
 
 
 def _words(text: str) -> list[str]:
@@ -690,7 +706,8 @@ def _written_by(plan: Mapping[str, Any]) -> frozenset[str]:
 def is_trivial(value: str, written: frozenset[str] = frozenset()) -> bool:
     """The triviality rule of the scan (module docstring)."""
     v = value.strip(" \x00")
-    if len(v) < 3 or not any(c.isalnum() for c in v):
+    shortest = 2 if any(ord(c) >= 0x2E80 for c in v) else 3  # CJK, kana, hangul: 2
+    if len(v) < shortest or not any(c.isalnum() for c in v):
         return True
     if v.isascii() and v.isdigit() and len(v) < 4:
         return True
@@ -920,13 +937,14 @@ def _scan_name(needles: Sequence[_Needle], name: str) -> list[Finding]:
 def _check_pair(
     src: Path,
     dst: Path,
-    name: str,
+    name: str | None,
     plan: Mapping[str, Any],
     key: bytes | None,
     written: frozenset[str],
 ) -> FileCheck:
     """One pair: compared with the reference (when ``key`` is given), validated, scanned.
-    ``name`` is the output's path as the scan searches it (relative to the output folder)."""
+    ``name``: the output's path as the scan searches it (relative to the output folder), or
+    ``None`` not to search it."""
     with _quiet():
         return _check_pair_quietly(src, dst, name, plan, key, written)
 
@@ -934,7 +952,7 @@ def _check_pair(
 def _check_pair_quietly(
     src: Path,
     dst: Path,
-    name: str,
+    name: str | None,
     plan: Mapping[str, Any],
     key: bytes | None,
     written: frozenset[str],
@@ -967,7 +985,8 @@ def _check_pair_quietly(
             _compare(check, src_data, source, data, found, plan, key, changes)
         needles = _needles(source, plan, written)
         check.findings.extend(_scan_output(needles, data, found, _encodings_of(source)))
-        check.findings.extend(_scan_name(needles, name))
+        if name is not None:
+            check.findings.extend(_scan_name(needles, name))
     except Exception as exc:  # a check that crashes is a failure, never a pass
         check.problems.append(Problem("error", f"{type(exc).__name__}: {exc}"))
     return check.settle()
@@ -985,7 +1004,9 @@ def _compare(
 ) -> None:
     if not changes:
         if data != src_data:
-            check.problems.append(Problem("bytes", "a plan that changes nothing must copy the input"))
+            check.problems.append(
+                Problem("bytes", "a plan that changes nothing must copy the input")
+            )
         return
     if _is_dicomdir(source):
         check.note = "DICOMDIR: scanned, not compared (a run regenerates it)"
@@ -1002,12 +1023,15 @@ def _run(
     plan: Mapping[str, Any],
     key: bytes | None,
     progress: Callable[[FileCheck], None] | None,
+    paths: bool = False,
     dst_root: Path | None = None,
 ) -> list[FileCheck]:
     written = _written_by(plan)
     out = []
     for s, d in pairs:
-        name = d.relative_to(dst_root).as_posix() if dst_root is not None else d.name
+        name = None
+        if paths:
+            name = d.relative_to(dst_root).as_posix() if dst_root is not None else d.name
         result = _check_pair(s, d, name, plan, key, written)
         if progress is not None:
             progress(result)
@@ -1021,16 +1045,17 @@ def verify_pairs(
     key: bytes | bytearray | memoryview | Key,
     *,
     progress: Callable[[FileCheck], None] | None = None,
+    paths: bool = False,
     dst_root: StrPath | None = None,
 ) -> VerifyReport:
-    """:func:`verify` on explicit (source, output) pairs (any layout). The scan searches each
-    output's path relative to ``dst_root`` (default: its file name)."""
+    """:func:`verify` on explicit (source, output) pairs (any layout). With ``paths``, the scan
+    also searches each output's path relative to ``dst_root`` (default: its file name)."""
     plan, name = _plan_of(profile)
     secret, fingerprint = _key_bytes(key)
     todo = [(Path(s), Path(d)) for s, d in pairs]
     report = VerifyReport("", "", name, total=len(todo), key_fingerprint=fingerprint)
     root = Path(dst_root) if dst_root is not None else None
-    report.files = _run(todo, plan, secret, progress, root)
+    report.files = _run(todo, plan, secret, progress, paths, root)
     return report
 
 
@@ -1043,15 +1068,19 @@ def verify(
     sample: int | None = None,
     seed: int = 0,
     progress: Callable[[FileCheck], None] | None = None,
+    paths: bool = False,
 ) -> VerifyReport:
     """Check that ``dst`` is what ``profile`` with ``key`` makes of ``src`` (two files or two
     mirrored folders): every element at every depth equals the reference's, the output is a
     valid file with pixel data identical to the source's, and no identifying value of the
-    source is left in it. ``sample=N`` checks a deterministic sample of N pairs.
+    source is left in it. ``sample=N`` checks a deterministic sample of N pairs; ``paths``
+    also searches the outputs' paths (relative to ``dst``) for identifying values.
     ``profile`` is a :class:`~dicomscrub.Profile`, a plan (dict) or ``None`` (basic)."""
     all_pairs = pair_files(src, dst)
     todo = all_pairs if sample is None else sample_pairs(all_pairs, sample, _root(src, src), seed)
-    report = verify_pairs(todo, profile, key, progress=progress, dst_root=_root(dst, src))
+    report = verify_pairs(
+        todo, profile, key, progress=progress, paths=paths, dst_root=_root(dst, src)
+    )
     report.src, report.dst, report.total = str(src), str(dst), len(all_pairs)
     report.sample = sample
     return report
@@ -1062,15 +1091,16 @@ def scan_pairs(
     profile: Profile | Mapping[str, Any] | None = None,
     *,
     progress: Callable[[FileCheck], None] | None = None,
+    paths: bool = False,
     dst_root: StrPath | None = None,
 ) -> ScanReport:
-    """:func:`scan` on explicit (source, output) pairs (any layout); ``dst_root`` as in
-    :func:`verify_pairs`."""
+    """:func:`scan` on explicit (source, output) pairs (any layout); ``paths`` and ``dst_root``
+    as in :func:`verify_pairs`."""
     plan, name = _plan_of(profile)
     todo = [(Path(s), Path(d)) for s, d in pairs]
     report = ScanReport("", "", name, total=len(todo))
     root = Path(dst_root) if dst_root is not None else None
-    report.files = _run(todo, plan, None, progress, root)
+    report.files = _run(todo, plan, None, progress, paths, root)
     return report
 
 
@@ -1082,12 +1112,13 @@ def scan(
     sample: int | None = None,
     seed: int = 0,
     progress: Callable[[FileCheck], None] | None = None,
+    paths: bool = False,
 ) -> ScanReport:
     """Search each output for the identifying values of its source that ``profile`` (default:
     basic) removes or replaces (module docstring); ``ok`` when nothing was found."""
     all_pairs = pair_files(src, dst)
     todo = all_pairs if sample is None else sample_pairs(all_pairs, sample, _root(src, src), seed)
-    report = scan_pairs(todo, profile, progress=progress, dst_root=_root(dst, src))
+    report = scan_pairs(todo, profile, progress=progress, paths=paths, dst_root=_root(dst, src))
     report.src, report.dst, report.total = str(src), str(dst), len(all_pairs)
     report.sample = sample
     return report
@@ -1106,3 +1137,13 @@ def _text(p: str | None) -> str | None:
 
 # Dictionary sanity: every keyword of IDENTIFYING names a single public tag.
 assert all(tag in DicomDictionary for tag in _TAG_CATEGORY)
+
+
+def register(cli: Any) -> None:
+    """Add the ``verify`` and ``scan`` commands to the ``dicomscrub`` click group (called by
+    :mod:`dicomscrub.cli`, whose ``EXTENSIONS`` names this module)."""
+    from dicomscrub.validate_cli import scan as scan_command
+    from dicomscrub.validate_cli import verify as verify_command
+
+    cli.add_command(verify_command)
+    cli.add_command(scan_command)

@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 from dicomscrub.errors import ProfileError
 from dicomscrub.profiles.options import normalize
+from dicomscrub.profiles.patterns import PatternError, check_pattern
 from dicomscrub.profiles.plan import DUMMIES, Settings
 from dicomscrub.profiles.rules import SELECTORS, CustomRule, RuleError, check_prefix, parse_rule
 from dicomscrub.profiles.rules import public_tag as _public_tag
@@ -27,7 +28,7 @@ from dicomscrub.profiles.vr import ALL, check_value
 
 TOP_KEYS = (
     "name", "extends", "options", "pseudonym_prefix", "date_shift", "dummies", "identifying",
-    "default", "unknown_public", "rules",
+    "default", "unknown_public", "clean_patterns", "rules",
 )  # fmt: skip
 BASES = ("basic",)
 MAX_DAYS_LIMIT = 36500  # a century: date_shift.max_days is 1..MAX_DAYS_LIMIT
@@ -51,6 +52,7 @@ class CustomProfile:
 
 _ARRAY_TABLE = re.compile(r"^\s*\[\[\s*([A-Za-z0-9_-]+)\s*\]\]")
 _TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_-]+)\s*\]")
+_SUB_TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_-]+)\s*\.\s*([A-Za-z0-9_-]+)\s*\]")  # [rules.when]
 _KEY = re.compile(r"""^\s*(?:"([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*=""")
 
 KeyPath = tuple[str | int, ...]
@@ -85,7 +87,7 @@ class Locator:
 
 def _describe(path: KeyPath) -> str:
     if len(path) >= 2 and path[0] == "rules" and isinstance(path[1], int):
-        rest = ", ".join(str(p) for p in path[2:])
+        rest = ".".join(str(p) for p in path[2:])
         return f"rule #{path[1] + 1}" + (f", {rest}" if rest else "")
     return ".".join(str(p) for p in path)
 
@@ -107,6 +109,9 @@ def _scan(text: str) -> dict[KeyPath, int]:
             lines[table] = number
         elif m := _TABLE.match(line):
             table = (m[1],)
+            lines[table] = number
+        elif (m := _SUB_TABLE.match(line)) and m[1] in counts:  # of the last [[rules]]
+            table = (m[1], counts[m[1]] - 1, m[2])
             lines[table] = number
         elif m := _KEY.match(line):
             lines.setdefault((*table, m[1] or m[2] or m[3]), number)
@@ -165,19 +170,22 @@ def parse(data: Any, *, name: str, locate: Locator | None = None) -> CustomProfi
             if data[key] not in FALLBACK_ACTIONS:
                 fail((key,), f"{data[key]!r}: {key} is one of {', '.join(FALLBACK_ACTIONS)}")
             settings[key] = data[key]
+    if "clean_patterns" in data:
+        settings["clean_patterns"] = _clean_patterns(data["clean_patterns"], fail)
 
     rules = data.get("rules", [])
     if not isinstance(rules, list):
         fail(("rules",), "rules is an array of tables ([[rules]])")
     parsed: list[CustomRule] = []
-    seen: dict[tuple[str | None, ...], int] = {}
+    unconditional: dict[tuple[str | None, ...], int] = {}  # selector -> rule without `when`
     for i, table in enumerate(rules):
         try:
             rule = parse_rule(table)
         except RuleError as exc:
-            fail(("rules", i, exc.key) if exc.key else ("rules", i), exc.message)
-        earlier = seen.setdefault(rule.selected, i)
-        if earlier != i:
+            key = exc.key if isinstance(exc.key, tuple) else (exc.key,) if exc.key else ()
+            fail(("rules", i, *key), exc.message)
+        earlier = unconditional.get(rule.selected)
+        if earlier is not None:  # a rule after a conditional one with its selector may apply
             key = next(k for k in SELECTORS if k in table)
             line = locate.line(("rules", earlier))
             at = f" (line {line})" if line is not None and locate.origin else ""
@@ -186,6 +194,8 @@ def parse(data: Any, *, name: str, locate: Locator | None = None) -> CustomProfi
                 f"{rule.describe()} is already selected by rule #{earlier + 1}{at}: "
                 "the first match wins, so this rule would never apply",
             )
+        if not rule.conditional:
+            unconditional[rule.selected] = i
         parsed.append(rule)
     return CustomProfile(name, chosen, Settings(**settings), tuple(parsed))
 
@@ -239,6 +249,20 @@ def _identifying(value: Any, fail: Fail) -> tuple[str, ...]:
             out.append(_public_tag(item))
         except ValueError as exc:
             fail(("identifying",), f"item {i + 1}: {exc}")
+    return tuple(out)
+
+
+def _clean_patterns(value: Any, fail: Fail) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        fail(("clean_patterns",), "clean_patterns is a list of regular expressions")
+    out: list[str] = []
+    for i, item in enumerate(value):
+        try:
+            pattern = check_pattern(item)
+        except PatternError as exc:
+            fail(("clean_patterns",), f"item {i + 1}: {exc}")
+        if pattern not in out:
+            out.append(pattern)
     return tuple(out)
 
 

@@ -70,6 +70,7 @@ class Settings:
     identifying: tuple[str, ...] = ()  # tags (8 hex) added to the identifying list
     default: str = "keep"
     unknown_public: str = "remove"
+    clean_patterns: tuple[str, ...] = ()  # regular expressions masked in cleaned text
 
 
 def identifying_tags(options: Iterable[str], extra: Iterable[str] = ()) -> list[str]:
@@ -128,18 +129,53 @@ def markers(name: str, options: Sequence[str]) -> list[dict[str, Any]]:
     return insert
 
 
+PlanRule = Rule | list[Rule]  # a rule, or rules tried in order (docs/plan.md "Conditions")
+
+
+def _chain(selecting: Iterable[CustomRule], fallback: PlanRule | None) -> PlanRule | None:
+    """The plan entry of the custom rules ``selecting`` an element, in front of ``fallback``.
+
+    Rules are tried in order; the first without a condition ends the list. When every one is
+    conditional, the entry the plan had (``fallback``, the base profile's rule) is appended, so
+    that a file where no condition holds gets what it would get without the custom rules. A
+    single rule is written as itself, a longer chain as the plan's list of rules.
+    """
+    chain: list[Rule] = []
+    for custom in selecting:
+        chain.append(copy.deepcopy(custom.rule))
+        if not custom.conditional:
+            break
+    else:
+        if fallback is not None:
+            chain.extend(fallback if isinstance(fallback, list) else [fallback])
+    if not chain:
+        return fallback
+    # a conditional rule that does what the unconditional last rule does anyway is dropped
+    while len(chain) > 1 and "when" not in chain[-1] and _without_when(chain[-2]) == chain[-1]:
+        del chain[-2]
+    return chain[0] if len(chain) == 1 else chain
+
+
+def _without_when(rule: Rule) -> Rule:
+    return {k: v for k, v in rule.items() if k != "when"}
+
+
 def _apply_custom(
-    tags: dict[str, Rule],
+    tags: dict[str, PlanRule],
     masks: list[dict[str, Any]],
-    vrs: dict[str, Rule],
-    creators: dict[str, dict[str, dict[str, Rule]]],
+    vrs: dict[str, PlanRule],
+    creators: dict[str, dict[str, dict[str, PlanRule]]],
     rules: Sequence[CustomRule],
 ) -> None:
     """Put custom rules in front of the standard's, so that the first matching rule wins.
 
     The plan looks exact tags up before masks and VRs; so every exact tag that a custom mask or
     VR rule covers, and that the plan names (a standard row) or a later custom rule names, gets
-    that custom rule as its exact rule.
+    that custom rule as its exact rule. A conditional rule (``when``) is followed by the next
+    rule that selects the same tag (custom, else the base's): ``tags[tag]`` is then a list.
+    Where the list ends with conditional rules only (no rule of the base names the tag), the
+    lookup goes on to the masks and VRs when no condition holds, where the same conditions
+    fail again and the base decides, as it would have without the custom rules.
     """
     universe = set(tags) | {r.tag for r in rules if r.kind == "tag" and r.tag}
     vr_at = [i for i, r in enumerate(rules) if r.kind == "vr"]
@@ -149,17 +185,23 @@ def _apply_custom(
         # not name, so name every dictionary tag the custom rules cover
         universe |= {hex8(t) for t in DicomDictionary if any(r.covers(t) for r in rules)}
     for tag in sorted(universe):
-        first = next((r for r in rules if r.covers(int(tag, 16))), None)
-        if first is not None:
-            tags[tag] = copy.deepcopy(first.rule)
+        entry = _chain((r for r in rules if r.covers(int(tag, 16))), tags.get(tag))
+        if entry is not None:
+            tags[tag] = entry
     masks[:0] = [r.mask_entry() for r in rules if r.kind == "mask"]
-    for r in reversed(rules):  # the first rule of a VR wins
-        if r.kind == "vr" and r.vr:
-            vrs[r.vr] = copy.deepcopy(r.rule)
-        elif r.kind == "private" and r.creator and r.group and r.element:
-            creators.setdefault(r.creator, {}).setdefault(r.group, {})[r.element] = copy.deepcopy(
-                r.rule
-            )
+    for vr in dict.fromkeys(r.vr for r in rules if r.kind == "vr" and r.vr):
+        entry = _chain((r for r in rules if r.kind == "vr" and r.vr == vr), vrs.get(vr))
+        if entry is not None:
+            vrs[vr] = entry
+    privates = [r for r in rules if r.kind == "private" and r.creator and r.group and r.element]
+    for key in dict.fromkeys((r.creator, r.group, r.element) for r in privates):
+        creator, group, element = key
+        assert creator and group and element
+        elements = creators.setdefault(creator, {}).setdefault(group, {})
+        selecting = (r for r in privates if (r.creator, r.group, r.element) == key)
+        entry = _chain(selecting, elements.get(element))
+        if entry is not None:
+            elements[element] = entry
 
 
 def build_plan(
@@ -168,7 +210,7 @@ def build_plan(
     """The plan of a profile: ``options`` already normalized, ``rules`` already validated."""
     std = standard_rules(frozenset(options), settings.pseudonym_prefix)
     private = std.private
-    creators: dict[str, dict[str, dict[str, Rule]]] = private.setdefault("creators", {})
+    creators: dict[str, dict[str, dict[str, PlanRule]]] = private.setdefault("creators", {})
     _apply_custom(std.tags, std.masks, std.vrs, creators, rules)
     if creators:
         private["creator_elements"] = "keep-if-rule"
@@ -176,7 +218,7 @@ def build_plan(
         del private["creators"]
     dummies = dict(DUMMIES)
     dummies.update(settings.dummies)
-    return {
+    plan: dict[str, Any] = {
         "version": PLAN_VERSION,
         "tags": dict(sorted(std.tags.items())),
         "private": {
@@ -191,3 +233,6 @@ def build_plan(
         "date_shift": {"source": settings.date_shift_source, "max_days": settings.max_days},
         "insert": markers(name, options),
     }
+    if settings.clean_patterns:
+        plan["clean_patterns"] = list(settings.clean_patterns)
+    return plan

@@ -12,6 +12,14 @@ and an ``action``: keep, remove, empty, replace (``value``), dummy, uid, pseudon
 ``source``: the keyword or tag whose value is pseudonymized), shift-date, clean. Whatever the
 dictionary knows is checked: ``uid`` needs a UI element, ``shift-date`` a date, a replacement
 value must be valid for the VR...
+
+An optional condition restricts the rule to the files whose top-level data set has an attribute
+with one of the given values (docs/plan.md "Conditions")::
+
+    when = { keyword = "Modality", in = ["US", "OT"] }
+    when = { tag = "(0008,0060)", equals = "US" }
+
+It compiles to the plan's ``"when": {"tag": "00080060", "in": ["US", "OT"]}``.
 """
 
 from __future__ import annotations
@@ -45,6 +53,9 @@ from dicomscrub.profiles.vr import (
 )
 
 SELECTORS = ("keyword", "tag", "mask", "private", "vr")
+#: keys of a ``when`` table: one attribute, one test
+WHEN_ATTRIBUTE = ("keyword", "tag")
+WHEN_TEST = ("in", "equals")
 ACTIONS = ("keep", "remove", "empty", "replace", "dummy", "uid", "pseudonym", "shift-date", "clean")
 PARAMS = {"replace": ("value",), "pseudonym": ("prefix", "source")}
 ALL_PARAMS = ("value", "prefix", "source")
@@ -61,9 +72,10 @@ _PRIVATE = re.compile(
 
 
 class RuleError(ValueError):
-    """A rule is invalid; ``key`` is the rule's key at fault (for the error's location)."""
+    """A rule is invalid; ``key`` is the rule's key at fault (for the error's location), or the
+    path of keys inside the rule (``("when", "keyword")``)."""
 
-    def __init__(self, key: str | None, message: str) -> None:
+    def __init__(self, key: str | tuple[str, ...] | None, message: str) -> None:
         super().__init__(message)
         self.key = key
         self.message = message
@@ -80,6 +92,11 @@ class CustomRule:
     creator: str | None = None  # kind private
     group: str | None = None
     element: str | None = None
+
+    @property
+    def conditional(self) -> bool:
+        """True when the rule applies only under a condition (``when``)."""
+        return "when" in self.rule
 
     @property
     def selected(self) -> tuple[str | None, ...]:
@@ -244,11 +261,7 @@ def parse_rule(table: Any) -> CustomRule:
     """Validate one rule table; raise RuleError naming the key at fault."""
     if not isinstance(table, Mapping):
         raise RuleError(None, f"a rule is a table (keys: selector, action...), got {table!r}")
-    if "when" in table:
-        raise RuleError(
-            "when", "conditions are not supported: plan version 1 has no conditional rules"
-        )
-    allowed = {*SELECTORS, "action", *ALL_PARAMS}
+    allowed = {*SELECTORS, "action", *ALL_PARAMS, "when"}
     for key in table:
         if key not in allowed:
             raise RuleError(key, f"unknown key {key!r}{did_you_mean(key, allowed, always=True)}")
@@ -277,6 +290,8 @@ def parse_rule(table: Any) -> CustomRule:
                 rule["source"] = public_tag(table["source"])
             except ValueError as exc:
                 raise RuleError("source", str(exc)) from None
+    if "when" in table:
+        rule["when"] = parse_condition(table["when"])
     what = f"{text} {display(selected.tag)}" if key == "keyword" and selected.tag else text
     if selected.kind == "tag" and selected.tag and int(selected.tag, 16) in NEVER_EDITED:
         if action != "keep":
@@ -291,3 +306,106 @@ def parse_rule(table: Any) -> CustomRule:
         group=selected.group,
         element=selected.element,
     )
+
+
+def _condition_tag(key: str, text: Any) -> str:
+    """The attribute of a condition, ``keyword`` or ``tag``, as 8 hex digits."""
+    where = ("when", key)
+    if not isinstance(text, str):
+        raise RuleError(where, f"{key} must be a string, got {text!r}")
+    if key == "keyword":
+        if text in keyword_dict:
+            tag = hex8(keyword_dict[text])
+        elif text in repeater_keywords():
+            raise RuleError(where, f"{text!r} is a repeating-group attribute, not one attribute")
+        else:
+            raise RuleError(where, f"unknown keyword {text!r}{did_you_mean(text, all_keywords())}")
+    else:
+        pattern = parse_pattern(text)
+        if pattern is None or "x" in pattern:
+            raise RuleError(where, f"{text!r} is not a tag: expected '(0008,0060)'")
+        tag = pattern
+    group = int(tag[:4], 16)
+    if is_private_group(group):
+        raise RuleError(
+            where,
+            f"{display(tag)} is private: a condition names a public attribute (private tags "
+            "move between files)",
+        )
+    if group in (0x0002, 0xFFFE):
+        raise RuleError(where, f"{display(tag)}: a condition reads the data set, not File Meta")
+    return tag
+
+
+def _condition_values(key: str, value: Any, vr: str | None, what: str) -> list[str]:
+    """The values of a condition's ``in`` (a list) or ``equals`` (one string)."""
+    where = ("when", key)
+    if key == "equals":
+        values = [value]
+        if not isinstance(value, str):
+            raise RuleError(where, f"equals is one string value, got {value!r}")
+    else:
+        values = value
+        if not isinstance(value, list) or not value:
+            raise RuleError(where, f"in is a non-empty list of string values, got {value!r}")
+    out: list[str] = []
+    for v in values:
+        if not isinstance(v, str):
+            raise RuleError(where, f"{v!r} is not a string: values are compared as text")
+        if not v.strip():
+            raise RuleError(where, "an empty value never matches: name a non-empty value")
+        if v != v.strip(" "):
+            raise RuleError(
+                where, f"{v!r}: values are compared without leading and trailing spaces"
+            )
+        if "\\" in v:
+            raise RuleError(
+                where,
+                f"{v!r}: one value per string (a multi-valued attribute matches when any of "
+                "its values is listed)",
+            )
+        if vr is not None and " or " not in vr:
+            problem = check_value(vr, v)
+            if problem:
+                hint = f"; did you mean {v.upper()!r}?" if vr == "CS" and v != v.upper() else ""
+                raise RuleError(where, f"{problem} ({what} is {vr}){hint}")
+        if v not in out:
+            out.append(v)
+    return out
+
+
+def parse_condition(table: Any) -> dict[str, Any]:
+    """A rule's ``when`` table -> the plan's ``{"tag": "00080060", "in": ["US"]}``.
+
+    The attribute is a public one of the top-level data set, named by ``keyword`` or ``tag``;
+    the test is ``in`` (a list of values) or ``equals`` (one value). Values are checked against
+    the attribute's VR in the dictionary: a condition on a binary attribute or a sequence is
+    refused (conditions compare text), and so is a value that could never match (``"us"`` for
+    the upper-case CS Modality).
+    """
+    if not isinstance(table, Mapping):
+        raise RuleError(
+            "when",
+            f'when is a table such as {{ keyword = "Modality", in = ["US"] }}, got {table!r}',
+        )
+    allowed = (*WHEN_ATTRIBUTE, *WHEN_TEST)
+    for key in table:
+        if key not in allowed:
+            hint = did_you_mean(str(key), allowed, always=True)
+            raise RuleError(("when", str(key)), f"unknown key {key!r}{hint}")
+    for group, what in ((WHEN_ATTRIBUTE, "attribute"), (WHEN_TEST, "test")):
+        found = [k for k in group if k in table]
+        if len(found) != 1:
+            names = " and ".join(found) if found else "none"
+            raise RuleError(
+                ("when", found[1]) if len(found) > 1 else "when",
+                f"a condition needs exactly one {what} among {', '.join(group)} (found {names})",
+            )
+    attribute = next(k for k in WHEN_ATTRIBUTE if k in table)
+    tag = _condition_tag(attribute, table[attribute])
+    vr = dictionary_vr(int(tag, 16))
+    what = f"{table[attribute]} {display(tag)}" if attribute == "keyword" else display(tag)
+    if vr is not None and (is_binary(vr) or vr == "SQ"):
+        raise RuleError(("when", attribute), f"{what} is {vr}: a condition compares text values")
+    test = next(k for k in WHEN_TEST if k in table)
+    return {"tag": tag, "in": _condition_values(test, table[test], vr, what)}

@@ -14,9 +14,31 @@ pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_lowercase)
 }
 
-/// Mask every identifying token of `text` with as many `X` as it has characters.
-/// Returns `None` when nothing changed.
-pub fn clean(text: &str, identifying: &HashSet<String>) -> Option<String> {
+/// Mask every identifying token of `text`, then every match of `patterns`, with as many `X` as
+/// they have characters. Returns `None` when nothing changed.
+pub fn clean(
+    text: &str,
+    identifying: &HashSet<String>,
+    patterns: &[regex::Regex],
+) -> Option<String> {
+    let masked = mask_tokens(text, identifying);
+    let mut current = masked.clone().unwrap_or_else(|| text.to_string());
+    let mut changed = masked.is_some();
+    for p in patterns {
+        if p.is_match(&current) {
+            let next = p
+                .replace_all(&current, |c: &regex::Captures<'_>| {
+                    "X".repeat(c[0].chars().count())
+                })
+                .into_owned();
+            changed |= next != current;
+            current = next;
+        }
+    }
+    changed.then_some(current)
+}
+
+fn mask_tokens(text: &str, identifying: &HashSet<String>) -> Option<String> {
     if identifying.is_empty() {
         return None;
     }
@@ -54,11 +76,19 @@ mod tests {
         let ids: HashSet<String> = tokens("Doe^John^^Dr").collect();
         assert_eq!(ids.len(), 3);
         assert_eq!(
-            clean("CT head of john doe, by Dr. Johnson", &ids).as_deref(),
+            clean("CT head of john doe, by Dr. Johnson", &ids, &[]).as_deref(),
             Some("CT head of XXXX XXX, by XX. Johnson")
         );
-        assert_eq!(clean("nothing here", &ids), None);
+        assert_eq!(clean("nothing here", &ids, &[]), None);
         let jp: HashSet<String> = tokens("山田^太郎").collect();
-        assert_eq!(clean("山田　太郎様", &jp).as_deref(), Some("XX　太郎様"));
+        assert_eq!(
+            clean("山田　太郎様", &jp, &[]).as_deref(),
+            Some("XX　太郎様")
+        );
+        let ssn = regex::Regex::new("[0-9]{3}-[0-9]{2}-[0-9]{4}").unwrap();
+        assert_eq!(
+            clean("id 123-45-6789 of doe", &ids, &[ssn]).as_deref(),
+            Some("id XXXXXXXXXXX of XXX")
+        );
     }
 }

@@ -21,6 +21,8 @@ pub enum ParseErrorKind {
     ExpectedItem { found: Tag },
     MetaElementInDataSet,
     InvalidValue(&'static str),
+    /// Rewriting: an implicit VR element of an explicit VR data set would be written first.
+    ImplicitFirst,
 }
 
 /// A parse error with its position: offset in the stream the data set is read from (the inflated
@@ -81,6 +83,12 @@ impl fmt::Display for ParseError {
                 write!(f, "File Meta element {what} inside the data set at {at}")
             }
             ParseErrorKind::InvalidValue(why) => write!(f, "invalid value of {what} at {at}: {why}"),
+            ParseErrorKind::ImplicitFirst => write!(
+                f,
+                "{what} at {at} is implicit VR inside an explicit VR data set and would be written \
+                 first once the elements before it are removed: refused, a reader would then \
+                 read the whole data set as implicit VR"
+            ),
         }
     }
 }

@@ -97,6 +97,8 @@ pub struct Limits {
     /// Inflated / deflated size ratio, checked past `ratio_floor` bytes.
     pub max_inflate_ratio: u64,
     pub ratio_floor: u64,
+    /// Size of the File Meta Information (its values are read into memory).
+    pub max_header: u64,
 }
 
 impl Default for Limits {
@@ -107,6 +109,7 @@ impl Default for Limits {
             max_inflated: 2 << 30,
             max_inflate_ratio: 200,
             ratio_floor: 64 << 20,
+            max_header: 1 << 20,
         }
     }
 }
@@ -417,7 +420,15 @@ impl<'s, S: Source> Parser<'s, S> {
         }
         // The File Meta is explicit VR little endian; pydicom still honours an implicit one.
         let explicit = !self.first_element_is_implicit(start, true)?;
-        self.parse_dataset(start, Scope::Meta, explicit, true, 0)
+        let end = self.parse_dataset(start, Scope::Meta, explicit, true, 0)?;
+        let limit = self.limits.max_header;
+        if let Some(e) = self.nodes.iter().find(|e| e.end - start > limit) {
+            let (offset, tag) = (e.header_offset, e.tag);
+            return Err(self
+                .err(offset, Some(tag), ParseErrorKind::HeaderTooLarge { limit })
+                .into());
+        }
+        Ok(end)
     }
 
     fn parse_top_level(&mut self, start: u64, ts: &TransferSyntax) -> Result<u64> {
@@ -583,8 +594,9 @@ impl<'s, S: Source> Parser<'s, S> {
             if tag == tag::ITEM_DELIMITATION {
                 match scope {
                     Scope::Undefined(_) => return Ok(pos + 8),
-                    // pydicom ends the data set here too.
-                    Scope::TopLevel => return Ok(pos),
+                    // pydicom ends the data set here too; but elements after it would be lost
+                    // without a word: refused unless less than a header follows.
+                    Scope::TopLevel if limit.saturating_sub(pos + 8) < 8 => return Ok(pos),
                     _ => {
                         return Err(self
                             .err(pos, Some(tag), ParseErrorKind::UnexpectedDelimiter)

@@ -39,6 +39,41 @@ impl Action {
     }
 }
 
+/// A condition on a top-level element: one of its values is in `values`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cond {
+    pub tag: Tag,
+    pub values: Vec<String>,
+}
+
+/// A rule: an action, applied when its condition (if any) holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub when: Option<Cond>,
+    pub action: Action,
+}
+
+/// Decoded top-level values of a file, read before the rewrite (condition and source tags),
+/// trailing padding removed.
+pub type TopValues = HashMap<Tag, String>;
+
+impl Cond {
+    fn holds(&self, top: &TopValues) -> bool {
+        top.get(&self.tag).is_some_and(|v| {
+            v.split('\\')
+                .any(|x| self.values.iter().any(|w| w == x.trim_matches(' ')))
+        })
+    }
+}
+
+/// The first rule of `rules` whose condition holds.
+fn pick<'a>(rules: &'a [Rule], top: &TopValues) -> Option<&'a Action> {
+    rules
+        .iter()
+        .find(|r| r.when.as_ref().is_none_or(|c| c.holds(top)))
+        .map(|r| &r.action)
+}
+
 /// A new element written into the top-level data set.
 #[derive(Clone, Debug)]
 pub struct NewElement {
@@ -50,16 +85,18 @@ pub struct NewElement {
 
 #[derive(Debug)]
 pub struct Plan {
-    tags: HashMap<u32, Action>,
-    /// (creator, group, element byte) -> rule
-    creators: HashMap<(String, u16, u8), Action>,
+    tags: HashMap<u32, Vec<Rule>>,
+    /// (creator, group, element byte) -> rules
+    creators: HashMap<(String, u16, u8), Vec<Rule>>,
     creator_groups: HashSet<(String, u16)>,
     keep_creators_with_rules: bool,
-    private_default: Option<Action>,
-    masks: Vec<(u32, u32, Action)>,
-    vrs: HashMap<VR, Action>,
-    unknown_public: Option<Action>,
-    default: Action,
+    private_default: Vec<Rule>,
+    masks: Vec<(u32, u32, Vec<Rule>)>,
+    vrs: HashMap<VR, Vec<Rule>>,
+    unknown_public: Vec<Rule>,
+    default: Vec<Rule>,
+    /// Regular expressions masked in cleaned text, after the identifying tokens.
+    pub clean_patterns: Vec<regex::Regex>,
     pub dummies: HashMap<VR, String>,
     pub identifying: HashSet<u32>,
     /// (source tag, max days)
@@ -79,8 +116,26 @@ pub struct Plan {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct WhenJson {
+    tag: String,
+    #[serde(rename = "in")]
+    values: Vec<String>,
+}
+
+/// A rule, or a list of rules tried in order.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RulesJson {
+    One(RuleJson),
+    Many(Vec<RuleJson>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RuleJson {
     action: String,
+    #[serde(default)]
+    when: Option<WhenJson>,
     #[serde(default)]
     value: Option<String>,
     #[serde(default)]
@@ -94,18 +149,18 @@ struct RuleJson {
 struct MaskJson {
     mask: String,
     value: String,
-    rule: RuleJson,
+    rule: RulesJson,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct PrivateJson {
     #[serde(default)]
-    creators: HashMap<String, HashMap<String, HashMap<String, RuleJson>>>,
+    creators: HashMap<String, HashMap<String, HashMap<String, RulesJson>>>,
     #[serde(default)]
     creator_elements: Option<String>,
     #[serde(default)]
-    default: Option<RuleJson>,
+    default: Option<RulesJson>,
 }
 
 #[derive(Deserialize)]
@@ -133,17 +188,19 @@ struct NewElementJson {
 struct PlanJson {
     version: u32,
     #[serde(default)]
-    tags: HashMap<String, RuleJson>,
+    tags: HashMap<String, RulesJson>,
     #[serde(default)]
     private: Option<PrivateJson>,
     #[serde(default)]
     masks: Vec<MaskJson>,
     #[serde(default)]
-    vrs: HashMap<String, RuleJson>,
+    vrs: HashMap<String, RulesJson>,
     #[serde(default)]
-    unknown_public: Option<RuleJson>,
+    unknown_public: Option<RulesJson>,
     #[serde(default)]
-    default: Option<RuleJson>,
+    default: Option<RulesJson>,
+    #[serde(default)]
+    clean_patterns: Vec<String>,
     #[serde(default)]
     dummies: HashMap<String, String>,
     #[serde(default)]
@@ -179,7 +236,30 @@ fn parse_vr(s: &str) -> Result<VR> {
     VR::parse(s).ok_or_else(|| bad(format!("unknown VR {s:?}")))
 }
 
-fn parse_rule(r: RuleJson, at: &str) -> Result<Action> {
+fn parse_rules(r: Option<RulesJson>, at: &str) -> Result<Vec<Rule>> {
+    let list = match r {
+        None => Vec::new(),
+        Some(RulesJson::One(r)) => vec![r],
+        Some(RulesJson::Many(v)) => v,
+    };
+    list.into_iter()
+        .map(|r| {
+            let when = match r.when.as_ref() {
+                Some(w) => Some(Cond {
+                    tag: parse_tag(&w.tag)?,
+                    values: w.values.clone(),
+                }),
+                None => None,
+            };
+            Ok(Rule {
+                when,
+                action: parse_action(r, at)?,
+            })
+        })
+        .collect()
+}
+
+fn parse_action(r: RuleJson, at: &str) -> Result<Action> {
     Ok(match r.action.as_str() {
         "keep" => Action::Keep,
         "remove" => Action::Remove,
@@ -241,7 +321,7 @@ impl Plan {
         let mut tags = HashMap::new();
         for (t, r) in j.tags {
             let tag = parse_tag(&t)?;
-            tags.insert(tag.0, parse_rule(r, &t)?);
+            tags.insert(tag.0, parse_rules(Some(r), &t)?);
         }
         let private = j.private.unwrap_or_default();
         let mut creators = HashMap::new();
@@ -258,7 +338,7 @@ impl Plan {
                     let byte = u8::from_str_radix(&ee, 16)
                         .map_err(|_| bad(format!("private element byte {ee:?} is not hex")))?;
                     let at = format!("{creator}/{g}/{ee}");
-                    creators.insert((creator.clone(), group, byte), parse_rule(r, &at)?);
+                    creators.insert((creator.clone(), group, byte), parse_rules(Some(r), &at)?);
                 }
             }
         }
@@ -267,10 +347,7 @@ impl Plan {
             None => false,
             Some(o) => return Err(bad(format!("private.creator_elements {o:?} is unknown"))),
         };
-        let private_default = private
-            .default
-            .map(|r| parse_rule(r, "private.default"))
-            .transpose()?;
+        let private_default = parse_rules(private.default, "private.default")?;
         let masks = j
             .masks
             .into_iter()
@@ -280,23 +357,21 @@ impl Plan {
                 Ok((
                     mask,
                     value,
-                    parse_rule(m.rule, &format!("mask {}", m.mask))?,
+                    parse_rules(Some(m.rule), &format!("mask {}", m.mask))?,
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
         let mut vrs = HashMap::new();
         for (v, r) in j.vrs {
-            vrs.insert(parse_vr(&v)?, parse_rule(r, &v)?);
+            vrs.insert(parse_vr(&v)?, parse_rules(Some(r), &v)?);
         }
-        let unknown_public = j
-            .unknown_public
-            .map(|r| parse_rule(r, "unknown_public"))
-            .transpose()?;
-        let default = j
-            .default
-            .map(|r| parse_rule(r, "default"))
-            .transpose()?
-            .unwrap_or(Action::Keep);
+        let unknown_public = parse_rules(j.unknown_public, "unknown_public")?;
+        let default = parse_rules(j.default, "default")?;
+        let clean_patterns = j
+            .clean_patterns
+            .iter()
+            .map(|p| regex::Regex::new(p).map_err(|e| bad(format!("clean pattern {p:?}: {e}"))))
+            .collect::<Result<Vec<_>>>()?;
         let mut dummies = HashMap::new();
         for (v, d) in j.dummies {
             dummies.insert(parse_vr(&v)?, d);
@@ -331,30 +406,32 @@ impl Plan {
         let all_rules = || {
             tags.values()
                 .chain(creators.values())
-                .chain(private_default.iter())
+                .chain(std::iter::once(&private_default))
                 .chain(masks.iter().map(|m| &m.2))
                 .chain(vrs.values())
-                .chain(unknown_public.iter())
+                .chain(std::iter::once(&unknown_public))
                 .chain(std::iter::once(&default))
+                .flatten()
         };
-        let needs_tokens = all_rules().any(|a| *a == Action::Clean);
+        let needs_tokens = all_rules().any(|r| r.action == Action::Clean);
         let mut top_sources: Vec<Tag> = all_rules()
-            .filter_map(|a| match a {
+            .filter_map(|r| match &r.action {
                 Action::Pseudonym {
                     source: Some(s), ..
                 } => Some(*s),
                 _ => None,
             })
+            .chain(all_rules().filter_map(|r| r.when.as_ref().map(|c| c.tag)))
             .collect();
         if let Some((s, _)) = date_shift {
             top_sources.push(s);
         }
         top_sources.sort();
         top_sources.dedup();
-        if date_shift.is_none() && all_rules().any(|a| *a == Action::ShiftDate) {
+        if date_shift.is_none() && all_rules().any(|r| r.action == Action::ShiftDate) {
             return Err(bad("a shift_date rule needs date_shift".to_string()));
         }
-        let identity = insert.is_empty() && all_rules().all(|a| *a == Action::Keep);
+        let identity = insert.is_empty() && all_rules().all(|r| r.action == Action::Keep);
         let has_creator_rules = !creator_groups.is_empty();
         Ok(Plan {
             tags,
@@ -366,6 +443,7 @@ impl Plan {
             vrs,
             unknown_public,
             default,
+            clean_patterns,
             dummies,
             identifying,
             date_shift,
@@ -380,9 +458,9 @@ impl Plan {
 
     /// The rule for an element (docs/plan.md "Which rule applies"). `creator` is the private
     /// creator of the element's block (for private data elements) or its own value (for creator
-    /// elements), when the plan has creator rules.
-    pub fn resolve(&self, tag: Tag, vr: VR, creator: Option<&str>) -> &Action {
-        if let Some(a) = self.tags.get(&tag.0) {
+    /// elements), when the plan has creator rules; `top` holds the values conditions look at.
+    pub fn resolve(&self, tag: Tag, vr: VR, creator: Option<&str>, top: &TopValues) -> &Action {
+        if let Some(a) = self.tags.get(&tag.0).and_then(|r| pick(r, top)) {
             return a;
         }
         if tag.is_private() {
@@ -393,35 +471,69 @@ impl Plan {
                     {
                         return &Action::Keep;
                     }
-                } else if let Some(a) =
-                    self.creators
-                        .get(&(c.to_string(), tag.group(), tag.element() as u8))
+                } else if let Some(a) = self
+                    .creators
+                    .get(&(c.to_string(), tag.group(), tag.element() as u8))
+                    .and_then(|r| pick(r, top))
                 {
                     return a;
                 }
             }
-            if let Some(a) = &self.private_default {
+            if let Some(a) = pick(&self.private_default, top) {
                 return a;
             }
         }
-        if let Some((_, _, a)) = self.masks.iter().find(|(m, v, _)| tag.0 & m == *v) {
-            return a;
+        for (m, v, rules) in &self.masks {
+            if tag.0 & m == *v {
+                if let Some(a) = pick(rules, top) {
+                    return a;
+                }
+            }
         }
-        if let Some(a) = self.vrs.get(&vr) {
+        if let Some(a) = self.vrs.get(&vr).and_then(|r| pick(r, top)) {
             return a;
         }
         if !tag.is_private() && !dictionary::is_known(tag) {
-            if let Some(a) = &self.unknown_public {
+            if let Some(a) = pick(&self.unknown_public, top) {
                 return a;
             }
         }
-        &self.default
+        pick(&self.default, top).unwrap_or(&Action::Keep)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Plan {
+        fn resolve_t(&self, tag: Tag, vr: VR, creator: Option<&str>) -> &Action {
+            self.resolve(tag, vr, creator, &TopValues::new())
+        }
+    }
+
+    #[test]
+    fn conditions_fall_through() {
+        let p = Plan::from_json(
+            r#"{"version":1,"tags":{"00204000":[
+                {"action":"keep","when":{"tag":"00080060","in":["US"]}},
+                {"action":"remove"}]}}"#,
+            b"k",
+        )
+        .unwrap();
+        let mut top = TopValues::new();
+        top.insert(Tag(0x0008_0060), "US".into());
+        assert_eq!(
+            p.resolve(Tag(0x0020_4000), VR::LT, None, &top),
+            &Action::Keep
+        );
+        top.insert(Tag(0x0008_0060), "CT".into());
+        assert_eq!(
+            p.resolve(Tag(0x0020_4000), VR::LT, None, &top),
+            &Action::Remove
+        );
+        assert_eq!(p.top_sources, vec![Tag(0x0008_0060)]);
+    }
 
     #[test]
     fn precedence() {
@@ -436,27 +548,27 @@ mod tests {
             b"k",
         )
         .unwrap();
-        assert_eq!(p.resolve(Tag(0x0010_0010), VR::PN, None), &Action::Empty);
+        assert_eq!(p.resolve_t(Tag(0x0010_0010), VR::PN, None), &Action::Empty);
         assert_eq!(
-            p.resolve(Tag(0x0009_1001), VR::UN, Some("ACME")),
+            p.resolve_t(Tag(0x0009_1001), VR::UN, Some("ACME")),
             &Action::Keep
         );
         assert_eq!(
-            p.resolve(Tag(0x0009_1002), VR::UN, Some("ACME")),
+            p.resolve_t(Tag(0x0009_1002), VR::UN, Some("ACME")),
             &Action::Remove
         );
         assert_eq!(
-            p.resolve(Tag(0x0009_0010), VR::LO, Some("ACME")),
+            p.resolve_t(Tag(0x0009_0010), VR::LO, Some("ACME")),
             &Action::Keep
         );
         assert_eq!(
-            p.resolve(Tag(0x0009_0010), VR::LO, Some("OTHER")),
+            p.resolve_t(Tag(0x0009_0010), VR::LO, Some("OTHER")),
             &Action::Remove
         );
-        assert_eq!(p.resolve(Tag(0x6002_3000), VR::OW, None), &Action::Remove);
-        assert_eq!(p.resolve(Tag(0x0020_000D), VR::UI, None), &Action::Uid);
-        assert_eq!(p.resolve(Tag(0x0010_9999), VR::LO, None), &Action::Remove);
-        assert_eq!(p.resolve(Tag(0x0008_0060), VR::CS, None), &Action::Keep);
+        assert_eq!(p.resolve_t(Tag(0x6002_3000), VR::OW, None), &Action::Remove);
+        assert_eq!(p.resolve_t(Tag(0x0020_000D), VR::UI, None), &Action::Uid);
+        assert_eq!(p.resolve_t(Tag(0x0010_9999), VR::LO, None), &Action::Remove);
+        assert_eq!(p.resolve_t(Tag(0x0008_0060), VR::CS, None), &Action::Keep);
         assert!(!p.identity);
         assert!(Plan::from_json(r#"{"version":1}"#, b"").unwrap().identity);
         assert!(Plan::from_json(r#"{"version":2}"#, b"").is_err());

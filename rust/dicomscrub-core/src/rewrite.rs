@@ -7,9 +7,9 @@ use std::collections::{HashMap, HashSet};
 use crate::charset::Charset;
 use crate::clean;
 use crate::dates;
-use crate::error::Result;
+use crate::error::{ParseError, ParseErrorKind, Result};
 use crate::parse::{DataSet, Element, HeaderForm, Kind, ParsedFile};
-use crate::plan::{Action, NewElement, Plan};
+use crate::plan::{Action, NewElement, Plan, TopValues};
 use crate::source::Source;
 use crate::tag::{self, Tag};
 use crate::vr::VR;
@@ -107,6 +107,7 @@ pub fn rewrite(
         date_offset: None,
         top_values: HashMap::new(),
         stats: Stats::default(),
+        in_inflated: parsed.inflated.is_some(),
     };
     let top_charset = w.charset_of(None, &Charset::default_repertoire())?;
     for &t in &plan.top_sources {
@@ -114,7 +115,8 @@ pub fn rewrite(
             Some(i) => w.text(i, &top_charset)?,
             None => String::new(),
         };
-        w.top_values.insert(t, v.trim_matches(' ').to_string());
+        w.top_values
+            .insert(t, v.trim_end_matches([' ', '\0']).to_string());
     }
     if let Some((source, max_days)) = plan.date_shift {
         let p = w.top_values.get(&source).cloned().unwrap_or_default();
@@ -138,7 +140,7 @@ pub fn rewrite(
     w.emit_dataset(None, &ctx, top_explicit, &mut body)?;
 
     let mut stats = std::mem::take(&mut w.stats);
-    let head = build_head(parsed, file, plan, &mut stats)?;
+    let head = build_head(parsed, file, plan, &w.top_values, &mut stats)?;
     Ok(Rewritten {
         head,
         body,
@@ -160,8 +162,10 @@ struct Writer<'a> {
     little: bool,
     tokens: HashSet<String>,
     date_offset: Option<i64>,
-    top_values: HashMap<Tag, String>,
+    top_values: TopValues,
     stats: Stats,
+    /// Offsets are in the inflated stream (deflated files), for error messages.
+    in_inflated: bool,
 }
 
 /// What happens to one value.
@@ -263,6 +267,7 @@ impl Writer<'_> {
             &[]
         };
         let mut next_insert = 0;
+        let start_len = out.len;
         let kids: Vec<usize> = self.ds.children(parent).collect();
         for i in kids {
             let e = self.ds.elements[i].clone();
@@ -286,13 +291,32 @@ impl Writer<'_> {
                     .and_then(|c| creators.get(&c))
                     .map(String::as_str)
             };
-            let mut action = self.plan.resolve(e.tag, e.vr, creator).clone();
+            let mut action = self
+                .plan
+                .resolve(e.tag, e.vr, creator, &self.top_values)
+                .clone();
             if ctx.in_clean && action == Action::Keep && e.vr.is_cleanable_text() {
                 action = Action::Clean;
             }
             if e.tag == tag::SPECIFIC_CHARACTER_SET {
                 // The character set must describe the text we write: never edited.
                 action = Action::Keep;
+            }
+            // A reader takes the encoding of a data set from its first element: an implicit VR
+            // element (read inside an explicit data set, as pydicom does) must not come first.
+            if explicit
+                && out.len == start_len
+                && e.form == HeaderForm::Implicit
+                && e.kind != Kind::Item
+                && action != Action::Remove
+            {
+                return Err(ParseError {
+                    offset: e.header_offset,
+                    tag: Some(e.tag),
+                    in_inflated: self.in_inflated,
+                    kind: ParseErrorKind::ImplicitFirst,
+                }
+                .into());
             }
             match e.kind {
                 Kind::Sequence => match action {
@@ -487,7 +511,7 @@ impl Writer<'_> {
                     return Ok(Outcome::Keep);
                 }
                 let old = self.text(i, cs)?;
-                match clean::clean(&old, &self.tokens) {
+                match clean::clean(&old, &self.tokens, &self.plan.clean_patterns) {
                     None => Outcome::Keep,
                     Some(new) => match cs.encode(&new) {
                         Some(b) => Outcome::Set(pad(b, vr)),
@@ -664,6 +688,7 @@ fn build_head(
     parsed: &ParsedFile,
     file: &mut dyn Source,
     plan: &Plan,
+    top: &TopValues,
     stats: &mut Stats,
 ) -> Result<Vec<u8>> {
     let cs = Charset::default_repertoire();
@@ -687,7 +712,7 @@ fn build_head(
                 VR::UI,
             ),
             tag::IMPLEMENTATION_CLASS_UID | tag::IMPLEMENTATION_VERSION_NAME => continue,
-            t => match plan.resolve(t, e.vr, None) {
+            t => match plan.resolve(t, e.vr, None, top) {
                 Action::Keep => raw,
                 Action::Remove => continue,
                 Action::Uid if e.vr == VR::UI => {

@@ -8,12 +8,13 @@ use dicomscrub_core::parse::{self, DataSet, ParsedFile};
 use dicomscrub_core::source::FileSource;
 use dicomscrub_core::{Limits, Plan};
 
-/// The default limits, with a smaller inflate budget so that a deflate bomb costs the fuzzer
-/// milliseconds, not seconds (the limit logic is the same).
+/// The default limits with smaller budgets, so that a deflate or element-count bomb costs the
+/// fuzzer milliseconds, not seconds (the limit logic is the same; the defaults have their tests).
 pub fn limits() -> Limits {
     Limits {
-        max_inflated: 16 << 20,
-        ratio_floor: 1 << 20,
+        max_elements: 100_000,
+        max_inflated: 4 << 20,
+        ratio_floor: 256 << 10,
         ..Limits::default()
     }
 }
