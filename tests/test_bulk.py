@@ -281,35 +281,58 @@ def test_layout_paths_hold_no_original_identifier(
 # -- DICOMDIR --------------------------------------------------------------------------------
 
 
+def _record_values(dicomdir: Path) -> set[str]:
+    """PatientID and PatientName of every record of a source DICOMDIR."""
+    ds = read(dicomdir)
+    out: set[str] = set()
+    for rec in ds.DirectoryRecordSequence:
+        for kw in ("PatientID", "PatientName"):
+            if rec.get(kw):
+                out.add(str(rec.get(kw)))
+    return out
+
+
 def test_dicomdir_regenerated_from_outputs(anon: Anonymizer, tmp_path: Path) -> None:
     src = tmp_path / "cd"
     shutil.copytree(DICOMDIR_SET, src)
     dst = tmp_path / "out"
     rep = anon.anonymize_tree(src, dst, progress=False)
-    assert rep.failed == 0 and rep.skipped == 2  # two README files
-    regenerated = {Path(d.src).name for d in rep.dicomdirs if d.note == "dicomdir-regenerated"}
-    assert "DICOMDIR" in regenerated
-    src_fs = FileSet(src / "DICOMDIR")
-    originals: set[str] = set()
+    assert rep.failed == 0 and rep.skipped == 2 + len(rep.dicomdirs) - sum(
+        d.note == "dicomdir-regenerated" for d in rep.dicomdirs
+    )
+    notes = {str(Path(d.src).relative_to(src)): d for d in rep.dicomdirs}
+    # TINY_ALPHA: File IDs PT000000/ST000000/...: regenerated from the anonymized outputs
+    assert notes["TINY_ALPHA/DICOMDIR"].note == "dicomdir-regenerated"
+    originals = _record_values(src / "TINY_ALPHA" / "DICOMDIR")
+    src_fs = FileSet(src / "TINY_ALPHA" / "DICOMDIR")
     for inst in src_fs:
         ds = read(Path(inst.path))
         originals |= {str(ds.PatientID), str(ds.PatientName)}
     originals.discard("")
-    data = (dst / "DICOMDIR").read_bytes()
+    assert originals
+    data = (dst / "TINY_ALPHA" / "DICOMDIR").read_bytes()
     for v in originals:
         assert v.encode() not in data, v
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fs = FileSet(dst / "DICOMDIR")
-    assert len(fs) == len(src_fs)
+        fs = FileSet(dst / "TINY_ALPHA" / "DICOMDIR")
+    assert len(fs) == len(src_fs) == 50
     for inst in fs:
         out = Path(inst.path)
         assert out.is_file() and out.is_relative_to(dst)
         ds = read(out)
         assert ds.SOPInstanceUID == inst.SOPInstanceUID  # the record matches the output
         assert str(ds.PatientID).startswith("ANON-")
-        rel = out.relative_to(dst)
-        assert ds.SOPInstanceUID != read(src / rel).SOPInstanceUID
+        assert ds.SOPInstanceUID != read(src / out.relative_to(dst)).SOPInstanceUID
+    # The top DICOMDIR's File IDs start with the Patient ID (77654033/CR1/6154): a new one
+    # would repeat it, so it is not copied, and says why.
+    top = notes["DICOMDIR"]
+    assert top.note == "dicomdir-not-copied" and "identifying" in (top.message or "")
+    assert not (dst / "DICOMDIR").exists()
+    for d in rep.dicomdirs:
+        if d.note == "dicomdir-regenerated":
+            for v in _record_values(Path(d.src)):
+                assert v.encode() not in Path(d.dst).read_bytes(), (d.src, v)
     # the layout that renames files cannot keep a DICOMDIR: reported, not copied
     rep2 = anon.anonymize_tree(src, tmp_path / "o2", progress=False, layout="patient/study/series")
     assert {d.note for d in rep2.dicomdirs} == {"dicomdir-not-copied"}

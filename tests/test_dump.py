@@ -11,7 +11,7 @@ from typing import Any
 import pydicom
 import pytest
 
-from dicomscrub.dump import dump
+from dicomscrub.dicomjson import dump
 
 from corpus import corpus_id, readable_files
 

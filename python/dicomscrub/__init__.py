@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         anonymize_file,
         anonymize_tree,
     )
+    from dicomscrub.dicomjson import dump
     from dicomscrub.report import FileResult, Report
     from dicomscrub.validate import scan, verify
 
@@ -38,6 +39,7 @@ _LAZY = {
     "anonymize_tree": "dicomscrub.anonymizer",
     "FileResult": "dicomscrub.report",
     "Report": "dicomscrub.report",
+    "dump": "dicomscrub.dicomjson",
     "scan": "dicomscrub.validate",
     "verify": "dicomscrub.validate",
 }
@@ -73,6 +75,7 @@ __all__ = [
     "anonymize_bytes",
     "anonymize_file",
     "anonymize_tree",
+    "dump",
     "scan",
     "verify",
 ]

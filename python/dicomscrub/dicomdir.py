@@ -79,6 +79,38 @@ class SourceDicomdir:
 
     uid: str | None
     file_ids: list[tuple[str, ...]]
+    identifying: set[str] = field(default_factory=set)  # upper-case values its records hold
+
+    def leaking(self) -> list[str]:
+        """The File IDs whose components hold one of the records' identifying values (the
+        Patient ID as a folder name...): a new DICOMDIR would repeat them."""
+        return [os.path.join(*c) for c in self.file_ids if leaks(c, self.identifying)]
+
+
+_ID_KEYWORDS = ("PatientID", "AccessionNumber", "StudyID", "IssuerOfPatientID")
+_TOKEN = re.compile(r"[^A-Z0-9]+")
+
+
+def identifying_values(record: Any) -> set[str]:
+    """Upper-case identifying values of a directory record: IDs, and the name's parts."""
+    out: set[str] = set()
+    for kw in _ID_KEYWORDS:
+        v = str(record.get(kw, "") or "").strip().upper()
+        if v:
+            out.add(v)
+    name = str(record.get("PatientName", "") or "").upper()
+    out |= {t for t in _TOKEN.split(name) if len(t) >= 2}
+    return out
+
+
+def leaks(components: Sequence[str], values: set[str]) -> bool:
+    """Does a File ID component equal, or contain, an identifying value (of 4+ characters)?"""
+    for c in components:
+        cu = c.upper()
+        for v in values:
+            if cu == v or (len(v) >= 4 and v in cu) or (len(cu) >= 4 and cu in v):
+                return True
+    return False
 
 
 def read_source(path: str) -> SourceDicomdir:
@@ -100,8 +132,10 @@ def read_source(path: str) -> SourceDicomdir:
         records = []
     out: list[tuple[str, ...]] = []
     seen: set[tuple[str, ...]] = set()
+    identifying: set[str] = set()
     try:
         for rec in records:
+            identifying |= identifying_values(rec)
             v = rec.get("ReferencedFileID")
             if not v:
                 continue
@@ -112,7 +146,7 @@ def read_source(path: str) -> SourceDicomdir:
                 out.append(comps)
     except Exception as exc:
         raise DicomdirError(f"the source DICOMDIR's records cannot be read: {exc}") from None
-    return SourceDicomdir(uid.strip(" \x00") or None, out)
+    return SourceDicomdir(uid.strip(" \x00") or None, out, identifying)
 
 
 def referenced_file_ids(path: str) -> list[tuple[str, ...]]:

@@ -481,6 +481,14 @@ class TreeRun:
             source = dicomdir.read_source(e.path)
         except dicomdir.DicomdirError as exc:
             return not_copied(str(exc))
+        leaking = source.leaking()
+        if leaking:
+            return not_copied(
+                f"{len(leaking)} referenced File IDs hold identifying values of the records "
+                f"(e.g. the Patient ID as a folder name: {leaking[0]!r}); a DICOMDIR would "
+                "repeat them (and the mirror layout keeps those folder names: consider "
+                "--layout patient/study/series)"
+            )
         folder = os.path.dirname(e.path)
         instances: list[tuple[tuple[str, ...], str]] = []
         missing = 0

@@ -220,7 +220,7 @@ def base(patient: str, study: str, modality: str, sop_class: UID, name: str) -> 
     ds.SoftwareVersions = "1.4.2"
     ds.StudyInstanceUID = uid(f"{study}/study")
     ds.SeriesInstanceUID = uid(f"{study}/{modality}/series")
-    ds.StudyID = f"{study}-{patient}"
+    ds.StudyID = {"S1": "4711", "S2": "4802", "S3": "1177"}[study]
     ds.SeriesNumber = 1
     ds.FrameOfReferenceUID = uid(f"{study}/for")
     return ds

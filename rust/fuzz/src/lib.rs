@@ -84,7 +84,9 @@ fn scratch() -> &'static Mutex<std::fs::File> {
 }
 
 fn parse_via_file(data: &[u8], limits: &Limits) -> dicomscrub_core::Result<ParsedFile> {
-    let f = scratch().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let f = scratch()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut w: &std::fs::File = &f;
     w.set_len(0).expect("truncate");
     w.rewind().expect("rewind");
@@ -116,8 +118,14 @@ pub fn check_parse(data: &[u8]) {
     let via_file = parse_via_file(data, &limits);
     match (&parsed, &via_file) {
         (Ok(a), Ok(b)) => {
-            assert!(same_index(&a.meta, &b.meta), "meta index differs (slice vs file)");
-            assert!(same_index(&a.dataset, &b.dataset), "data set index differs (slice vs file)");
+            assert!(
+                same_index(&a.meta, &b.meta),
+                "meta index differs (slice vs file)"
+            );
+            assert!(
+                same_index(&a.dataset, &b.dataset),
+                "data set index differs (slice vs file)"
+            );
         }
         (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "errors differ"),
         (a, b) => panic!("slice and file readers disagree: {a:?} vs {b:?}"),
@@ -150,7 +158,10 @@ fn check_tree(ds: &DataSet, len: u64) {
     let n = ds.elements.len();
     for (i, e) in ds.elements.iter().enumerate() {
         assert!(e.header_offset < e.value_offset.max(e.header_offset + 1));
-        assert!(e.value_offset <= e.end && e.end <= len, "element {i} ends past the input");
+        assert!(
+            e.value_offset <= e.end && e.end <= len,
+            "element {i} ends past the input"
+        );
         let se = e.subtree_end as usize;
         assert!(se > i && se <= n, "bad subtree end at {i}");
         for c in i + 1..se {
@@ -201,18 +212,29 @@ pub fn check_rewrite(data: &[u8]) {
         .collect();
     let (out, _) = match dicomscrub_core::anonymize_bytes(data, basic_plan(), &limits) {
         Ok(r) => r,
+        // the one refusal of the writer (see ParseErrorKind::ImplicitFirst)
+        Err(dicomscrub_core::Error::Parse(p))
+            if p.kind == dicomscrub_core::ParseErrorKind::ImplicitFirst =>
+        {
+            return
+        }
         Err(e) => panic!("rewrite of a parsed file failed: {e}"),
     };
     let mut o: &[u8] = &out;
-    let re = parse::parse(&mut o, &limits)
-        .unwrap_or_else(|e| panic!("the output does not parse: {e}"));
+    let re =
+        parse::parse(&mut o, &limits).unwrap_or_else(|e| panic!("the output does not parse: {e}"));
     let obody: &[u8] = re.inflated.as_deref().unwrap_or(&out);
     for e in &re.dataset.elements {
-        assert!(!e.tag.is_private(), "private element {} in the output", e.tag);
+        assert!(
+            !e.tag.is_private(),
+            "private element {} in the output",
+            e.tag
+        );
         if e.tag.0 == PATIENT_NAME {
             let (off, n) = e.value_range();
             assert!(
-                e.kind != parse::Kind::Value || trim(&obody[off as usize..off as usize + n]).is_empty(),
+                e.kind != parse::Kind::Value
+                    || trim(&obody[off as usize..off as usize + n]).is_empty(),
                 "Patient's Name not emptied at offset {off}"
             );
         }
