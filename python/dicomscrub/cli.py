@@ -256,7 +256,7 @@ def dump(file: str, as_json: bool, meta: bool) -> None:
         data = f.read()
     try:
         if as_json:
-            from dicomscrub.dump import dump as json_model
+            from dicomscrub.dicomjson import dump as json_model
 
             click.echo(json.dumps(json_model(data, include_meta=meta), indent=2))
             return
