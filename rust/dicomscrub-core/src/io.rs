@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::rewrite::{Piece, Rewritten};
 
 /// Copies at least this large go through copy_file_range (no trip through user space).
-const KERNEL_COPY_MIN: u64 = 1 << 20;
+const KERNEL_COPY_MIN: u64 = 64 << 10;
 const BUF: usize = 256 * 1024;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);

@@ -42,7 +42,7 @@ fn eof() -> io::Error {
 }
 
 /// Window size of file reads: headers are read through it, large values skipped.
-pub const WINDOW: usize = 256 * 1024;
+pub const WINDOW: usize = 64 * 1024;
 
 /// A file read through a sliding window.
 pub struct FileSource<'f> {
