@@ -491,7 +491,9 @@ def _pick_large_template(templates: Sequence[Template], kind: str) -> Template:
         else:
             if int(ds.get("BitsAllocated", 0) or 0) not in (8, 16):
                 continue
-            score = len(ds.PixelData) // int(ds.get("NumberOfFrames", 1) or 1)
+            frames = int(ds.get("NumberOfFrames", 1) or 1)
+            # a real multi-frame file first (e.g. an ultrasound cine), then the largest frame
+            score = (frames > 1) * 10**12 + len(ds.PixelData) // frames
         if best is None or score > best[0]:
             best = (score, t)
     if best is None:
@@ -508,7 +510,7 @@ def _write_large(t: Template, out: Path, target: int, i: int, seed: str) -> dict
     per_frame = sum(len(f) + (len(f) & 1) + (8 if encapsulated else 0) for f in frames) / len(
         frames
     )
-    count = max(len(frames), int(target / per_frame))
+    count = max(1, round(target / per_frame))
     for tag in [t_ for t_ in ds.keys() if t_ >= 0x7FE00010]:
         del ds[tag]
     ds.NumberOfFrames = count

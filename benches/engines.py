@@ -1,11 +1,14 @@
 """The engines of the benchmark, their runners, the output check and the measurement.
 
 Every engine does the same job: a basic de-identification of a whole tree, disk to disk, from
-``SRC`` to ``DST`` with the same relative paths, the output made durable at the end (``sync``;
-dicomscrub syncs once per batch of 256 files, its product behaviour). An engine runs in a child
-process of its own (``python benches/engines.py run ENGINE SRC DST``, or a command for ``cp`` and
-for engines given as commands), so its wall time covers start-up and imports; a small launcher
-process starts it and reads its peak RSS as ``getrusage(RUSAGE_CHILDREN).ru_maxrss``.
+``SRC`` to ``DST`` with the same relative paths, the output made durable at the end (``syncfs``
+of DST's file system; dicomscrub also syncs once per batch of 256 files, its product
+behaviour). An engine runs in a child process of its own (``python benches/engines.py run
+ENGINE SRC DST``, or a command for ``cp`` and for engines given as commands), so its wall time
+covers start-up and imports; a small launcher process starts it and reads its peak RSS as
+``getrusage(RUSAGE_CHILDREN).ru_maxrss`` (the launcher's own few MiB are a floor: ``cp`` shows
+them). The parent syncs every file system before each run, so no other dirty data is flushed on
+an engine's time.
 
 Before an engine's time counts, its output is checked file by file against the tree's manifest:
 pydicom reads every output (without ``force`` when pydicom read the input without it),
@@ -16,7 +19,7 @@ engine is never dropped for failing.
 Engines (``ENGINES``; ``peer`` engines are what users would pick instead of dicomscrub):
 
 ==================  ======  =============================================================
-cp                  floor   ``cp -r SRC DST && sync``
+cp                  floor   ``cp -r SRC DST && sync -f DST``
 pydicom             floor   read, blank PatientName and PatientID, write (pure-Python floor)
 reference           ours    ``dicomscrub.reference`` with ``Profile.basic()``
 deid                peer    ``deid.dicom.replace_identifiers`` with its default recipe
@@ -80,6 +83,7 @@ class _Errors:
     """The files an engine reported as failed: count, per kind, a few examples."""
 
     def __init__(self) -> None:
+        self.ready_at: float | None = None  # imports and set-up done, first file next
         self.count = 0
         self.kinds: collections.Counter[str] = collections.Counter()
         self.examples: list[str] = []
@@ -98,6 +102,7 @@ TreeRunner = Callable[[str, str, "_Errors", int | None], dict[str, Any]]
 def _per_file(
     pairs: Sequence[tuple[str, str]], fn: Callable[[str, str], None], errors: _Errors
 ) -> None:
+    errors.ready_at = errors.ready_at or time.perf_counter()
     _makedirs(pairs)
     for s, d in pairs:
         try:
@@ -251,7 +256,9 @@ def _dicomscrub(jobs: int | None) -> TreeRunner:
             else:
                 tree_api = hasattr(Anonymizer, "anonymize_tree")
         if tree_api:
-            report = Anonymizer(key=BENCH_KEY).anonymize_tree(src, dst, jobs=j, progress=False)
+            anonymizer = Anonymizer(key=BENCH_KEY)
+            errors.ready_at = time.perf_counter()
+            report = anonymizer.anonymize_tree(src, dst, jobs=j, progress=False)
             for r in report.failures:
                 errors.add(r.src, r.error_kind or str(r.status), r.message or "")
             errors.count = report.failed + report.skipped
@@ -261,6 +268,7 @@ def _dicomscrub(jobs: int | None) -> TreeRunner:
         from dicomscrub.profiles import Profile
 
         plan = _core.Plan(Profile.basic().to_json(), BENCH_KEY)
+        errors.ready_at = time.perf_counter()
         pairs = _pairs(src, dst)
         for k in range(0, len(pairs), BATCH):
             for rec in _core.anonymize_batch(pairs[k : k + BATCH], plan, jobs=j, sync=True):
@@ -371,6 +379,24 @@ def micro(name: str, path: str, budget_s: float, max_iterations: int) -> dict[st
     return {"engine": name, "file": path, "iterations": n_it, "per_file_s": elapsed / n_it}
 
 
+def syncfs(path: str) -> None:
+    """Flush the file system that holds ``path`` (``syncfs``, what ``sync -f`` and dicomscrub
+    do), or every file system where that call is missing."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if libc.syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    except (OSError, AttributeError):
+        pass
+    os.sync()
+
+
 def _child_main(argv: Sequence[str]) -> int:
     import argparse
 
@@ -397,7 +423,7 @@ def _child_main(argv: Sequence[str]) -> int:
     t0 = time.perf_counter()
     errors = _Errors()
     info = runner(a.src, a.dst, errors, a.jobs)
-    os.sync()  # every engine's output is durable when it ends
+    syncfs(a.dst)  # every engine's output is durable when it ends
     elapsed = time.perf_counter() - t0
     print(
         json.dumps(
@@ -408,6 +434,7 @@ def _child_main(argv: Sequence[str]) -> int:
                 "error_kinds": dict(errors.kinds),
                 "examples": errors.examples,
                 "elapsed_s": elapsed,
+                "setup_s": (errors.ready_at - t0) if errors.ready_at else None,
             }
         )
     )
@@ -469,7 +496,7 @@ ENGINES: dict[str, Engine] = {
             "cp",
             "floor",
             "cp -r + sync (the floor)",
-            command=("sh", "-c", 'cp -r "$0" "$1" && sync', "{src}", "{dst}"),
+            command=("sh", "-c", 'cp -r "$0" "$1" && sync -f "$1"', "{src}", "{dst}"),
             deidentifies=False,
         ),
         Engine(
@@ -658,10 +685,11 @@ def _check_one(path: Path, expected: dict[str, Any], deidentifies: bool) -> str 
             pass
     except Exception as e:
         return f"pydicom cannot read it ({type(e).__name__})"
-    if deidentifies:
-        if str(ds.get("PatientName", "") or "") == expected["patient_name"]:
+    if deidentifies:  # (an input without the value has nothing to change)
+        name, pid = expected["patient_name"], expected["patient_id"]
+        if name and str(ds.get("PatientName", "") or "") == name:
             return "PatientName unchanged"
-        if str(ds.get("PatientID", "") or "") == expected["patient_id"]:
+        if pid and str(ds.get("PatientID", "") or "") == pid:
             return "PatientID unchanged"
     try:
         found = _pixel_digests(ds)
@@ -713,8 +741,10 @@ class Result:
     failures: int | None = None
     failure_reasons: dict[str, int] = dataclasses.field(default_factory=dict)
     failure_examples: list[str] = dataclasses.field(default_factory=list)
-    engine_errors: dict[str, int] = dataclasses.field(default_factory=dict)
+    engine_errors: dict[str, int] = dataclasses.field(default_factory=dict)  # as it reported
+    engine_error_examples: list[str] = dataclasses.field(default_factory=list)
     api: str | None = None  # the API the engine ran through, when it says
+    setup_s: float | None = None  # imports and set-up before the first file (median)
     walls_s: list[float] = dataclasses.field(default_factory=list)
     wall_s: float | None = None  # median of the rounds
     engine_s: float | None = None  # the runner's own time (median), without start-up
@@ -753,6 +783,7 @@ def apply_check(res: Result, run: Run, check: Check) -> None:
     res.failure_examples = check.examples
     if run.report:
         res.engine_errors = run.report.get("error_kinds", {})
+        res.engine_error_examples = run.report.get("examples", [])
         res.api = run.report.get("api")
     if run.returncode != 0:
         res.status = "crashed"
@@ -766,6 +797,8 @@ def summarize(res: Result, runs: Sequence[Run], tree: Any) -> None:
     res.wall_s = statistics.median(res.walls_s)
     times = [r.report["elapsed_s"] for r in runs if r.report and "elapsed_s" in r.report]
     res.engine_s = statistics.median(times) if times else None
+    setups = [r.report["setup_s"] for r in runs if r.report and r.report.get("setup_s")]
+    res.setup_s = statistics.median(setups) if setups else None
     res.peak_rss_kib = max(r.maxrss_kib for r in runs)
     res.files_per_s = tree.n_files / res.wall_s
     res.mb_per_s = tree.total_bytes / 1e6 / res.wall_s

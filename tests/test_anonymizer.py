@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from treekit import damaged_file, subset_files, temp_files
 
 import dicomscrub
 from dicomscrub import Anonymizer, FileResult, Profile
 from dicomscrub.errors import InvalidDicomError, OutputError
-
-from treekit import damaged_file, subset_files, temp_files
 
 
 @pytest.fixture(scope="module")

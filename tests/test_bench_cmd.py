@@ -257,3 +257,17 @@ def test_targets_pass_and_fail() -> None:
     no_peer = {k: v for k, v in walls.items() if k not in ("dicognito", "dcmanon", "fw-file-rs")}
     s = [x["status"] for x in bench_mod.evaluate_targets(_report(no_peer))]
     assert s[1] == s[2] == "N/A"
+
+
+def test_large_files_are_built_by_repeating_frames(tmp_path: Path) -> None:
+    sizes = (("3MB-native", 3, "native"), ("1MB-jpeg", 1, "encapsulated"))
+    large = corpus.build_large(sizes, cache=tmp_path / "cache")
+    assert [f["label"] for f in large.files] == ["3MB-native", "1MB-jpeg"]
+    for f in large.files:
+        assert 0.5e6 < f["size"] < 5e6, f
+        assert f["frames"] >= 1
+        part = corpus.subtree(large, f["label"])
+        assert part.n_files == 1
+        for name in ("cp", "dicomscrub"):
+            r = engines.measure(engines.ENGINES[name], part, tmp_path / "work", rounds=1)
+            assert r.status == "ok" and r.failures == 0, (name, r)

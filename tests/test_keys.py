@@ -10,11 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from treekit import make_tree
 
 from dicomscrub import Anonymizer, KeyFileError
 from dicomscrub.keys import ENV_KEY_FILE, Key, default_key_path, load_key_file, resolve_key
-
-from treekit import make_tree
 
 SECRET = b"s3cr3t-k3y-that-must-never-leak-0123456789"
 
@@ -42,7 +41,9 @@ def test_generated_once_mode_0600_announced_once(config_home: Path) -> None:
     assert k2 == k1 and err2.getvalue() == ""
 
 
-def test_sources_in_order(config_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sources_in_order(
+    config_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     f1, f2 = tmp_path / "k1", tmp_path / "k2"
     f1.write_bytes(b"one\n")  # a trailing newline is not part of the key
     f2.write_bytes(b"two")

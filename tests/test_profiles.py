@@ -117,7 +117,8 @@ def _is_binary(vr: str | None) -> bool:
     return vr is not None and all(v in BINARY for v in vr.split(" or "))
 
 
-def expected_rule(row: dict[str, Any], options: tuple[str, ...]) -> dict[str, Any]:
+def _resolve(row: dict[str, Any], options: tuple[str, ...]) -> tuple[dict[str, Any], str]:
+    """(rule, the code that decided it)."""
     vr = _row_vr(row)
     option_codes = [row["actions"][COLUMN[o]] for o in options if row["actions"][COLUMN[o]]]
     codes = [c for c in option_codes if c == "C"] + [c for c in option_codes if c == "K"]
@@ -125,29 +126,57 @@ def expected_rule(row: dict[str, Any], options: tuple[str, ...]) -> dict[str, An
         if code == "C":
             if vr in DATES:
                 if "retain-long-modified-dates" in options:
-                    return {"action": "shift_date"}
+                    return {"action": "shift_date"}, code
                 continue
             if _is_binary(vr):
                 continue
-            return {"action": "clean"}
+            return {"action": "clean"}, code
         if code == "K":
-            return {"action": "keep"}
+            return {"action": "keep"}, code
         if code == "X":
-            return {"action": "remove"}
+            return {"action": "remove"}, code
         if code in ("Z", "X/Z"):
-            return {"action": "empty"}
-        if vr == "SQ":  # D family, U, X/Z/U* on a sequence: kept, contents by the rules
-            return {"action": "keep"}
+            return {"action": "empty"}, code
+        if vr == "SQ":  # D family: dummy (free text below gets dummies); U, X/Z/U*: kept
+            return {"action": "dummy" if code in D_FAMILY else "keep"}, code
         if vr == "UI" or code == "U":
-            return {"action": "uid"}
+            return {"action": "uid"}, code
         assert code in D_FAMILY or code == "X/Z/U*", code
-        return {"action": "dummy" if code in D_FAMILY else "empty"}
+        return {"action": "dummy" if code in D_FAMILY else "empty"}, code
     raise AssertionError(row)
+
+
+def expected_rule(row: dict[str, Any], options: tuple[str, ...]) -> dict[str, Any]:
+    return _resolve(row, options)[0]
+
+
+def deciding_code(row: dict[str, Any], options: tuple[str, ...]) -> str:
+    """The code that decides the row: an option's, or the Basic Profile's."""
+    _rule, code = _resolve(row, options)
+    option_decides = any(row["actions"][COLUMN[o]] == code for o in options)
+    return code if not option_decides else f"option {code}"
+
+
+#: docs/profiles.md "Stricter Types": (code, action) when the Basic Profile code decides
+STRICTER_TYPE = {
+    "(0008,0020)": ("Z", "dummy"),
+    "(0008,0030)": ("Z", "dummy"),
+    "(0020,0010)": ("Z", "dummy"),
+    "(0008,1030)": ("X", "empty"),
+    "(0010,2297)": ("X", "empty"),
+    "(0010,2299)": ("X", "empty"),
+    "(0008,1110)": ("X/Z", "keep"),
+}
 
 
 def expected_for_tag(row: dict[str, Any], options: tuple[str, ...]) -> dict[str, Any]:
     """expected_rule plus the rows that are more than their code (docs/profiles.md)."""
     rule = expected_rule(row, options)
+    if row["tag"] in STRICTER_TYPE:
+        code, action = STRICTER_TYPE[row["tag"]]
+        assert row["actions"]["basic_profile"] == code, row["tag"]
+        if deciding_code(row, options) == code:
+            return {"action": action}
     if row["tag"] == "(0010,0020)" and rule["action"] in ("dummy", "empty"):
         return {"action": "pseudonym", "prefix": "ANON-"}
     if row["tag"] == "(0010,0010)" and rule["action"] in ("dummy", "empty"):
@@ -323,7 +352,7 @@ def test_dummies_are_valid_values_of_their_vr() -> None:
     for tag, rule in plan["tags"].items():  # every dummy rule can be written (or is binary)
         if rule["action"] == "dummy":
             vr = _vr(int(tag, 16))
-            assert vr in dummies or _is_binary(vr), tag
+            assert vr in dummies or _is_binary(vr) or vr == "SQ", tag  # SQ: visited
 
 
 def test_identifying_tags_follow_the_retain_options() -> None:
@@ -530,12 +559,12 @@ def test_conditional_rules_fall_back_in_order() -> None:
     plan = Profile.from_rules(
         [
             {
-                "keyword": "StudyDescription",
+                "keyword": "SeriesDescription",
                 "action": "keep",
                 "when": {"keyword": "Modality", "equals": "US"},
             },
             {
-                "keyword": "StudyDescription",
+                "keyword": "SeriesDescription",
                 "action": "clean",
                 "when": {"keyword": "Modality", "equals": "CT"},
             },
@@ -547,13 +576,13 @@ def test_conditional_rules_fall_back_in_order() -> None:
             {"keyword": "ImageComments", "action": "empty"},  # the fallback: a custom rule
         ]
     ).to_plan()
-    assert plan["tags"]["00081030"] == [
+    assert plan["tags"]["0008103E"] == [
         {"action": "keep", "when": US},
         {"action": "clean", "when": ct},
         {"action": "remove"},
     ]
     assert plan["tags"]["00204000"] == [{"action": "keep", "when": US}, {"action": "empty"}]
-    assert [rule_in(plan, 0x00081030, m)["action"] for m in ("US", "CT", "MR")] == [
+    assert [rule_in(plan, 0x0008103E, m)["action"] for m in ("US", "CT", "MR")] == [
         "keep",
         "clean",
         "remove",
@@ -818,7 +847,7 @@ ERRORS = [
         '[[rules]]\nkeyword = "ImageComments"\naction = "keep"\n\n'
         '[rules.when]\nkeyword = "Modality"\nin = ["US"]\nequals = "CT"\n',
         ["rule #1, when.equals", "exactly one test"],
-        5,
+        8,  # the key's own line in the [rules.when] sub-table
     ),
     (
         '[[rules]]\nkeyword = "ImageComments"\naction = "keep"\n\n'

@@ -18,7 +18,9 @@ replayed by :func:`test_regression_file` under the basic and the all-options pro
 from __future__ import annotations
 
 import io
+import logging
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,7 @@ from dicomscrub.profiles.options import EXCLUSIVE
 KEY = b"dicomscrub test key: not a secret"
 # pydicom warns about the invalid values the strategies write on purpose (dates, lengths)
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+logging.getLogger("pydicom").setLevel(logging.ERROR)  # ... and logs them too
 REGRESSIONS = Path(__file__).parent / "data" / "regressions"
 LATEST_FAILURE = REGRESSIONS / "latest-failure.dcm"
 
@@ -119,18 +122,42 @@ CHARSETS: list[tuple[Any, Any]] = [
     ("ISO_IR 144", CYRILLIC),
     (["", "ISO 2022 IR 87"], JAPANESE),
 ]
-
+#: characters between words: the cleaner's token separators (ASCII punctuation, U+3000)
+SEPARATORS = " ^-_.,/:()\u3000"
 TEXT_LIMITS = {"SH": 16, "LO": 64, "ST": 200, "LT": 200, "UT": 200, "UC": 80}
 
 
-def _chars(alphabet: Any, exclude: str = "") -> st.SearchStrategy[str]:
-    if isinstance(alphabet, str):
-        return st.sampled_from(sorted(set(alphabet) - set(exclude)))
-    return alphabet.filter(lambda c: c not in exclude)
+@dataclass(frozen=True)
+class Lang:
+    """The text of one data set: its character set, the characters it uses, and a few words
+    that its names, IDs and free text share (so that ``clean`` has something to mask)."""
+
+    charset: Any
+    alphabet: Any
+    words: tuple[str, ...]
+
+    def chars(self, exclude: str = "") -> st.SearchStrategy[str]:
+        if isinstance(self.alphabet, str):
+            return st.sampled_from(sorted(set(self.alphabet) - set(exclude)))
+        return self.alphabet.filter(lambda c: c not in exclude)
+
+    def text(self, max_size: int, exclude: str = "") -> st.SearchStrategy[str]:
+        """Random characters, or words of the pool with separators (cut to ``max_size``)."""
+        seps = "".join(c for c in SEPARATORS if c not in exclude and self.encodable(c))
+        pieces = st.sampled_from(self.words) | st.sampled_from(list(seps))
+        made = st.lists(pieces, max_size=6).map(lambda p: "".join(p)[:max_size])
+        return st.text(self.chars(exclude), max_size=max_size) | made
+
+    def encodable(self, c: str) -> bool:
+        return c.isascii() or self.alphabet is UTF8 or c in self.alphabet
 
 
-def _text(alphabet: Any, max_size: int, exclude: str = "") -> st.SearchStrategy[str]:
-    return st.text(_chars(alphabet, exclude), max_size=max_size)
+@st.composite
+def langs(draw: st.DrawFn) -> Lang:
+    charset, alphabet = draw(st.sampled_from(CHARSETS))
+    plain = Lang(charset, alphabet, ("x",))
+    word = st.text(plain.chars(exclude=SEPARATORS + "\\="), min_size=1, max_size=8)
+    return Lang(charset, alphabet, tuple(draw(st.lists(word, min_size=1, max_size=4))))
 
 
 def _multi(value: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
@@ -168,7 +195,9 @@ def dt_values() -> st.SearchStrategy[str]:
     offset = st.sampled_from(["", "+0100", "-0500", "+1400"])
     full = st.tuples(_date(), time | st.just(""), offset).map("".join)
     partial = st.tuples(_date().map(lambda s: s[:4]) | _date().map(lambda s: s[:6]), offset)
-    return full | partial.map("".join) | st.sampled_from(["2020-2021", "20201340", "x"])
+    one = full | partial.map("".join) | st.sampled_from(["2020-2021", "20201340", "x"])
+    ranged = st.tuples(one | st.just(""), one | st.just("")).map(lambda t: f"{t[0]}-{t[1]}")
+    return one | ranged
 
 
 def tm_values() -> st.SearchStrategy[str]:
@@ -186,8 +215,8 @@ def ui_values() -> st.SearchStrategy[str]:
     return built.filter(lambda u: len(u) <= 64) | registry | st.just("")
 
 
-def pn_values(alphabet: Any) -> st.SearchStrategy[str]:
-    component = _text(alphabet, 8, exclude="^=\\")
+def pn_values(lang: Lang) -> st.SearchStrategy[str]:
+    component = st.sampled_from(lang.words) | lang.text(8, exclude="^=\\")
     group = st.lists(component, min_size=1, max_size=5).map("^".join)
     return (
         st.lists(group, min_size=1, max_size=3)
@@ -210,8 +239,8 @@ _NUMBERS = {
 _BYTES_UNIT = {"OB": 1, "UN": 1, "OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
 
 
-def values_for(vr: str, alphabet: Any) -> st.SearchStrategy[Any]:
-    """A value pydicom can write for ``vr``; text VRs use ``alphabet`` (the charset's)."""
+def values_for(vr: str, lang: Lang) -> st.SearchStrategy[Any]:
+    """A value pydicom can write for ``vr``; text VRs use the data set's language."""
     if vr in _NUMBERS:
         numbers = _NUMBERS[vr]
         return numbers | st.lists(numbers, min_size=0, max_size=3)
@@ -219,15 +248,15 @@ def values_for(vr: str, alphabet: Any) -> st.SearchStrategy[Any]:
         unit = _BYTES_UNIT[vr]
         return st.binary(max_size=24).map(lambda b: b[: len(b) - len(b) % unit])
     if vr == "PN":
-        return _multi(pn_values(alphabet))
+        return _multi(pn_values(lang))
     if vr in ("SH", "LO", "UC"):
-        return _multi(_text(alphabet, TEXT_LIMITS[vr]))
+        return _multi(lang.text(TEXT_LIMITS[vr]))
     if vr in ("ST", "LT", "UT"):  # one value: backslashes and CR LF TAB are characters
-        return _text(alphabet, TEXT_LIMITS[vr]) | st.text(
+        return lang.text(TEXT_LIMITS[vr]) | st.text(
             st.sampled_from(list(ASCII + "\\\r\n\t")), max_size=40
         )
     simple = {
-        "AE": _text(ASCII, 16),
+        "AE": st.text(st.sampled_from(ASCII), max_size=16),
         "AS": st.from_regex(r"\A[0-9]{3}[DWMY]\Z"),
         "CS": st.text(st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _"), max_size=16),
         "DA": da_values(),
@@ -244,9 +273,8 @@ def values_for(vr: str, alphabet: Any) -> st.SearchStrategy[Any]:
     if vr in simple:
         return _multi(simple[vr])
     if vr == "UR":
-        return st.text(
-            st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789:/._-?=&%"), max_size=40
-        )
+        url = st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789:/._-?=&%")
+        return st.text(url, max_size=40)
     raise AssertionError(vr)
 
 
@@ -266,6 +294,19 @@ PUBLIC = sorted(
 _PLAN_TAGS = set(Profile.basic().to_plan()["tags"])
 NAMED = [(tag, vr) for tag, vr in PUBLIC if f"{tag:08X}" in _PLAN_TAGS]
 NAMED_SQ = [(tag, vr) for tag, vr in NAMED if vr == "SQ"]
+_ALL_TAGS = Profile.basic(PROFILES["all"]).to_plan()["tags"]
+#: attributes the all-options profile cleans (descriptions, comments): identifying words of the
+#: data set's names and IDs are masked in them
+CLEANED = [(t, vr) for t, vr in PUBLIC if _ALL_TAGS.get(f"{t:08X}", {}).get("action") == "clean"]
+#: elements the masks and the unknown-public rule see: group lengths, repeating groups (overlays,
+#: curves), public tags absent from the dictionary
+ODD_PUBLIC = [
+    (0x00080000, "UL"), (0x00100000, "UL"), (0x60000010, "US"), (0x60023000, "OW"),
+    (0x601E0022, "LO"), (0x50000005, "US"), (0x50023000, "OW"), (0x00090010, "LO"),
+    (0x00111000, "LO"), (0x00087777, "SH"), (0x0010FF00, "DS"), (0x7FE10010, "OB"),
+]  # fmt: skip
+#: string VRs a public element may be written as UN instead (explicit syntaxes)
+_AS_UN = frozenset({"AE", "CS", "DA", "DS", "DT", "IS", "LO", "SH", "TM", "UI"})
 
 _SAFE_PRIVATE = Profile.basic(["retain-safe-private"]).to_plan()["private"]["creators"]
 #: (creator, group, element byte) the retain-safe-private option names
@@ -278,26 +319,53 @@ SAFE_PRIVATE = [
 PRIVATE_VRS = ["LO", "SH", "LT", "PN", "DS", "IS", "DA", "UI", "US", "UL", "FD", "OB", "UN", "SQ"]
 
 
+def _as_un(tag: int, vr: str, value: Any) -> DataElement:
+    """An element written as UN: the ASCII bytes of its value (a string VR)."""
+    text = "\\".join(str(v) for v in (value if isinstance(value, list) else [value]))
+    if not text.isascii():
+        return DataElement(tag, vr, value)
+    data = text.encode("ascii")
+    elem = DataElement(tag, "OB", data + (b" " if len(data) % 2 else b""))
+    elem.VR = "UN"  # set after: pydicom would turn a UN of a known tag into its VR
+    return elem
+
+
+def _sequence(tag: int, items: list[Dataset], undefined: bool) -> DataElement:
+    elem = DataElement(tag, "SQ", items)
+    elem.is_undefined_length = undefined
+    for item in items:
+        item.is_undefined_length_sequence_item = undefined
+    return elem
+
+
 @st.composite
-def public_elements(draw: st.DrawFn, depth: int, alphabet: Any) -> DataElement:
-    choice = st.sampled_from(NAMED) | st.sampled_from(PUBLIC)
+def public_elements(draw: st.DrawFn, depth: int, lang: Lang) -> DataElement:
+    choice = st.one_of(
+        st.sampled_from(NAMED),
+        st.sampled_from(PUBLIC),
+        st.sampled_from(ODD_PUBLIC),
+        st.sampled_from(CLEANED),
+    )
     if depth < 3:
         choice = choice | st.sampled_from(NAMED_SQ)
     tag, vr = draw(choice)
     if vr == "SQ":
-        items = [] if depth >= 3 else draw(st.lists(datasets(depth + 1, alphabet), max_size=2))
-        return DataElement(tag, vr, items)
-    return DataElement(tag, vr, draw(values_for(vr, alphabet)))
+        items = [] if depth >= 3 else draw(st.lists(datasets(depth + 1, lang), max_size=2))
+        return _sequence(tag, items, draw(st.booleans()))
+    value = draw(values_for(vr, lang))
+    if vr in _AS_UN and vr != "PN" and draw(st.integers(0, 9)) == 0:
+        return _as_un(tag, vr, value)
+    return DataElement(tag, vr, value)
 
 
 @st.composite
-def private_blocks(draw: st.DrawFn, depth: int, alphabet: Any) -> list[DataElement]:
+def private_blocks(draw: st.DrawFn, depth: int, lang: Lang) -> list[DataElement]:
     """A creator (gggg,00xx) and data elements (gggg,xxee); sometimes no creator (orphans)."""
     if draw(st.booleans()) and SAFE_PRIVATE:
         creator, group, ee = draw(st.sampled_from(SAFE_PRIVATE))
         ees = [ee]
     else:
-        creator = draw(_text(ASCII, 24).filter(lambda c: c.strip() != ""))
+        creator = draw(st.text(st.sampled_from(ASCII), min_size=1, max_size=24))
         group = draw(st.sampled_from([0x0009, 0x0011, 0x0019, 0x0029, 0x0043, 0x2001]))
         ees = draw(st.lists(_digits(0, 0xFF), min_size=1, max_size=3, unique=True))
     block = draw(_digits(0x10, 0xFF))
@@ -313,22 +381,27 @@ def private_blocks(draw: st.DrawFn, depth: int, alphabet: Any) -> list[DataEleme
         if vr not in reference.ALL_VRS:
             vr = "UN"
         if vr == "SQ":
-            value: Any = draw(st.lists(datasets(depth + 1, alphabet), max_size=2))
+            items = draw(st.lists(datasets(depth + 1, lang), max_size=2))
+            out.append(_sequence(tag, items, draw(st.booleans())))
         else:
-            value = draw(values_for(vr, alphabet))
-        out.append(DataElement(tag, vr, value))
+            out.append(DataElement(tag, vr, draw(values_for(vr, lang))))
     return out
 
 
 @st.composite
-def datasets(draw: st.DrawFn, depth: int, alphabet: Any) -> Dataset:
-    """A sequence item (depth >= 1): public elements and private blocks."""
+def datasets(draw: st.DrawFn, depth: int, lang: Lang) -> Dataset:
+    """A sequence item (depth >= 1): public elements and private blocks, sometimes in a
+    Specific Character Set of its own."""
     ds = Dataset()
+    if draw(st.integers(0, 7)) == 0:
+        lang = draw(langs())
+        if lang.charset is not None:
+            ds.SpecificCharacterSet = lang.charset
     size = 4 if depth == 1 else 2
-    for elem in draw(st.lists(public_elements(depth, alphabet), max_size=size)):
+    for elem in draw(st.lists(public_elements(depth, lang), max_size=size)):
         ds[elem.tag] = elem
     if draw(st.integers(0, 3)) == 0:
-        for elem in draw(private_blocks(depth, alphabet)):
+        for elem in draw(private_blocks(depth, lang)):
             ds[elem.tag] = elem
     return ds
 
@@ -336,17 +409,20 @@ def datasets(draw: st.DrawFn, depth: int, alphabet: Any) -> Dataset:
 @st.composite
 def files(draw: st.DrawFn, syntax: str) -> bytes:
     """A Part 10 file written by pydicom in ``syntax``."""
-    charset, alphabet = draw(st.sampled_from(CHARSETS))
+    lang = draw(langs())
     ds = Dataset()
-    for elem in draw(st.lists(public_elements(0, alphabet), max_size=10)):
+    for elem in draw(st.lists(public_elements(0, lang), max_size=10)):
         ds[elem.tag] = elem
-    for block in draw(st.lists(private_blocks(0, alphabet), max_size=2)):
+    for block in draw(st.lists(private_blocks(0, lang), max_size=2)):
         for elem in block:
             ds[elem.tag] = elem
-    if charset is not None:
-        ds.SpecificCharacterSet = charset
-    ds.PatientName = draw(pn_values(alphabet))
-    ds.PatientID = draw(_text(alphabet, 64, exclude="\\"))
+    if lang.charset is not None:
+        ds.SpecificCharacterSet = lang.charset
+    for keyword in ("PatientName", "PatientID", "SOPClassUID", "SOPInstanceUID"):
+        if keyword in ds:  # drawn already, maybe as UN: set afresh below
+            del ds[keyword]
+    ds.PatientName = draw(pn_values(lang))
+    ds.PatientID = draw(st.sampled_from(lang.words) | lang.text(64, exclude="\\"))
     ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
     ds.SOPInstanceUID = draw(ui_values().filter(lambda u: u != ""))
     if draw(st.integers(0, 4)) == 0:

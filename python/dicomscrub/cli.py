@@ -25,7 +25,7 @@ from dicomscrub.profiles import EDITION, Profile, list_options
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: modules that add subcommands through ``register(cli)``
-EXTENSIONS: tuple[str, ...] = ("dicomscrub.validate",)
+EXTENSIONS: tuple[str, ...] = ("dicomscrub.validate", "dicomscrub.bench")
 PROFILES = {
     "basic": "the PS3.15 Basic Application Level Confidentiality Profile (+ options)",
     "keep-all": "changes nothing: outputs identical to their inputs (for tests)",

@@ -93,6 +93,11 @@ R17 ``private.creator_elements`` absent means off: creator elements then take ``
     is a kept LO and is therefore cleaned (R5).
 R18 (0008,0005) is never edited, at any depth, whatever the plan says: it must keep describing
     the text that is copied as it was. New values are encoded in the input's character set.
+R20 Inside a sequence whose rule is ``dummy`` (PS3.15 D on a sequence: Content Sequence in the
+    basic profile), at any depth, elements whose rule is ``keep`` and whose VR is free text
+    (ST LT UT UC PN) get ``dummy``: free text such as an SR TextValue, which no table row names,
+    must not survive; codes (SH/LO: CodeValue, CodeMeaning...) are kept. A nested sequence whose
+    own rule is ``clean`` or ``dummy`` switches to that mode for its subtree.
 R19 ``differences`` compares values as pydicom reads them: text without trailing spaces/NULs, every
     form of "empty" equal, numbers by value (DS "1.50" == "1.5"), bytes as bytes except one NUL that
     pads an odd length; VRs equal, or both forms of the tag's ambiguous dictionary VR ("US or SS":
@@ -147,6 +152,8 @@ KEEP: dict[str, Any] = {"action": "keep"}
 
 #: Text VRs of the ``clean`` action (and, R4, of ``pseudonym``).
 TEXT_VRS = frozenset({"SH", "LO", "ST", "LT", "UT", "UC", "PN"})
+#: Free-text VRs that get a dummy inside a ``dummy`` sequence (R20); SH/LO (codes) are kept.
+FREE_TEXT_VRS = frozenset({"ST", "LT", "UT", "UC", "PN"})
 #: VRs on which ``replace``/``dummy`` empty the element.
 BINARY_VRS = frozenset(
     {"US", "SS", "UL", "SL", "FL", "FD", "AT", "OB", "OW", "OF", "OD", "OL", "OV", "SV", "UV", "UN"}
@@ -820,16 +827,19 @@ def _edited(elem: DataElement, vr: str, rule: Mapping[str, Any], run: _Run, char
     return _text_element(tag, vr, new_text, charset)
 
 
-def _edit_dataset(src: Dataset, dst: Dataset, run: _Run, inherited: Any, cleaning: bool) -> None:
+def _edit_dataset(src: Dataset, dst: Dataset, run: _Run, inherited: Any, mode: str) -> None:
     """Apply the plan to ``dst``, a copy of ``src``; rules are resolved on ``src`` (before any
-    edit). ``cleaning``: inside a sequence whose rule is ``clean``."""
+    edit). ``mode``: "clean" inside a sequence whose rule is ``clean``, "dummy" inside one whose
+    rule is ``dummy`` (R20), else "keep"."""
     charset = _charset_of(src, inherited)
     for elem in src:
         tag = int(elem.tag)
         vr = _vr_of(elem)
         rule = rule_for(src, elem, run.plan, run.top)
-        if cleaning and rule["action"] == "keep" and vr in TEXT_VRS:
+        if mode == "clean" and rule["action"] == "keep" and vr in TEXT_VRS:
             rule = {"action": "clean"}
+        elif mode == "dummy" and rule["action"] == "keep" and vr in FREE_TEXT_VRS:
+            rule = {"action": "dummy"}
         action = rule["action"]
         if tag in NEVER_EDITED or (tag == PIXEL_DATA and run.encapsulated and action != "remove"):
             continue
@@ -839,8 +849,9 @@ def _edit_dataset(src: Dataset, dst: Dataset, run: _Run, inherited: Any, cleanin
             elif action == "empty":
                 dst[tag] = DataElement(tag, "SQ", Sequence())
             else:  # keep, and every action that keeps a sequence and visits its items
+                inner = action if action in ("clean", "dummy") else mode
                 for src_item, dst_item in zip(elem.value or [], dst[tag].value or [], strict=True):
-                    _edit_dataset(src_item, dst_item, run, charset, cleaning or action == "clean")
+                    _edit_dataset(src_item, dst_item, run, charset, inner)
             continue
         new = _edited(elem, vr, rule, run, charset)
         if new is _REMOVE:
@@ -885,7 +896,7 @@ def _file_meta(src: Dataset, out: Dataset, run: _Run) -> FileMetaDataset:
     original = getattr(src, "file_meta", None)
     if original is not None and len(original) > 0:
         meta = copy.deepcopy(original)
-        _edit_dataset(original, meta, run, None, False)
+        _edit_dataset(original, meta, run, None, "keep")
     else:
         meta = FileMetaDataset()
     # A File Meta that lacks a required element is completed, so the output is valid Part 10.
@@ -924,7 +935,7 @@ def apply_plan(ds: Dataset, plan: Mapping[str, Any], key: bytes) -> Dataset:
         identifying=identifying_tokens(ds, plan),
         encapsulated=_is_encapsulated(ds),
     )
-    _edit_dataset(ds, out, run, None, False)
+    _edit_dataset(ds, out, run, None, "keep")
     charset = _charset_of(ds, None)
     for entry in sorted(plan.get("insert", []), key=lambda e: e["tag"]):
         elem = _inserted(entry, charset)

@@ -85,13 +85,10 @@ class _Item:
 
 @dataclass
 class _Batch:
-    items: list[_Item] = field(default_factory=list)
+    items: list[_Item] = field(default_factory=list)  # every file, in walk order
+    work: list[_Item] = field(default_factory=list)  # those the core processes, in pair order
     batch_id: int | None = None
     future: Future[list[dict[str, Any]]] | None = None
-
-    @property
-    def work(self) -> list[_Item]:
-        return [i for i in self.items if i.result is None]
 
 
 def _chunks(it: Iterable[Entry], n: int) -> Iterator[list[Entry]]:
@@ -260,15 +257,16 @@ class TreeRun:
         batch = _Batch()
         to_delete: list[str] = []
         for n, (e, rb) in enumerate(zip(chunk, rels, strict=True)):
-            if is_dicomdir(e.path):
-                self.dicomdirs.append(e)
-                continue
             item = _Item(e, rb)
             row = rows.get(rb)
             done = self._resumed(e, row)
-            if done is not None:
+            dicomdir_row = row is not None and (row.note or "").startswith("dicomdir")
+            if done is not None and not dicomdir_row:  # no need to open it again
                 item.result, item.record_in_journal = done, False
                 batch.items.append(item)
+                continue
+            if dicomdir_row or is_dicomdir(e.path):
+                self.dicomdirs.append(e)
                 continue
             own = (
                 os.fsdecode(row.dst)
@@ -293,6 +291,7 @@ class TreeRun:
                 if own is not None and os.path.lexists(own):
                     to_delete.append(own)
             batch.items.append(item)
+        batch.work = [i for i in batch.items if i.result is None]
         pending = [
             (i.rel, i.entry.size, i.entry.mtime_ns, self._pending_dst(i, rows.get(i.rel)))
             for i in batch.work
@@ -348,27 +347,27 @@ class TreeRun:
         work = batch.work
         records = batch.future.result() if batch.future is not None else []
         wrote = False
-        placed: list[tuple[bytes, str]] = []
+        placed: list[_Item] = []
         claimed: set[str] = set()
         for item, rec in zip(work, records, strict=True):
             r = FileResult.from_record(rec)
             if r.status == "ok" and self.namer is not None:
                 final, renamed = self._layout_name(item, r, claimed)
                 if final is None:
+                    target = self._layout_target(item, r)
                     _unlink(r.dst or "")
                     r = FileResult.from_record(
                         rec,
                         status="failed",
                         error_kind="OutputError",
-                        message="output exists already (not made by this destination's runs): "
-                        + (self._layout_target(item, r)),
+                        message=f"output exists already (not made by this destination's runs): "
+                        f"{target}",
                         dst=None,
                         actions={},
                     )
                 else:
                     claimed.add(final)
-                    placed.append((item.rel, final))
-                    item.result = r
+                    placed.append(item)
                     r.note = NOTE_RENAMED if renamed else None
                     r.dst = final
             elif r.status == "skipped" and r.error_kind == "NotDicom":
@@ -388,14 +387,14 @@ class TreeRun:
                 r.dst = None
             item.result = r
         if placed:
-            self.journal.set_dsts(placed)  # before moving: a crash now deletes them
-            for rel, final in placed:
-                item = next(i for i in work if i.rel == rel)
+            # before moving: a crash from now on deletes them (they are pending)
+            self.journal.set_dsts([(i.rel, i.result.dst) for i in placed])  # type: ignore[union-attr,misc]
+            for item in placed:
                 res = item.result
                 assert res is not None and res.dst is not None
                 staged = item.dst or ""
                 try:
-                    move_noreplace(staged, final, overwrite=self.opts.overwrite)
+                    move_noreplace(staged, res.dst, overwrite=self.opts.overwrite)
                     wrote = True
                 except (OSError, DicomScrubError) as exc:
                     _unlink(staged)

@@ -23,7 +23,8 @@ rule; docs/profiles.md has the same table.
    K                        keep         keep                      keep
    X                        remove       remove                    remove
    Z, X/Z                   empty        empty (no items)          empty
-   D, Z/D, X/D, X/Z/D       dummy        keep (items visited)      uid
+   D, Z/D, X/D, X/Z/D       dummy        dummy (items visited,     uid
+                                         free text below dummied)
    U                        uid          keep                      uid
    X/Z/U*                   empty        keep (items visited)      uid
    =======================  ===========  ========================  ======================
@@ -55,6 +56,31 @@ rule; docs/profiles.md has the same table.
    - Overlay Data (60xx,3000) is Type 1 in the Overlay Plane module: when it is removed, the
      whole overlay group (60xx,xxxx) is removed (one mask rule instead of the two rows), so no
      partial overlay module is left behind. Overlay Comments (60xx,4000) goes with it.
+   - Attributes whose Type somewhere is stricter than rule 2 assumes for their code (found by
+     dciodvfy on the corpus, checked against PS3.3; :data:`STRICTER_TYPE`). When the Basic
+     Profile code decides the row (no option code applies), the action becomes the one that is
+     valid there too:
+
+     =============================  ======  ========  =========================================
+     attribute                      code    action    why
+     =============================  ======  ========  =========================================
+     Study Date (0008,0020)         Z       dummy     Type 1 in the DICOMDIR Study record
+     Study Time (0008,0030)         Z       dummy     (PS3.3 F.5): an empty value is invalid
+     Study ID (0020,0010)           Z       dummy     there; Z allows a dummy
+     Study Description (0008,1030)  X       empty     Type 2 in the DICOMDIR Study record
+     Responsible Person             X       empty     Type 2C in the Patient module (the
+     (0010,2297)                                      patient is an animal): removing it
+     Responsible Organization       X       empty     breaks the IOD; an empty value says
+     (0010,2299)                                      as little
+     Referenced Study Sequence      X/Z     keep      Type 3 in General Study, where the
+     (0008,1110)                                      sequence needs one or more items (an
+                                                      empty sequence is invalid), Type 2 in
+                                                      SR's Referenced Request Sequence (so
+                                                      it cannot go): kept, its items hold
+                                                      only SOP Class / Instance UIDs, which
+                                                      are remapped (Z with a dummy value, the
+                                                      U* of Referenced Image Sequence)
+     =============================  ======  ========  =========================================
 
 Outside Table E.1-1 the profile adds: group lengths (gggg,0000) removed ((0002,0000) is kept,
 the core recomputes it); every UI element at any depth remapped (``vrs.UI``) unless Retain UIDs;
@@ -98,6 +124,18 @@ CODE_ACTIONS = {
 }
 #: codes that need a non-empty value where they cannot be dropped (rule 2: keep SQ, uid on UI)
 NON_EMPTY = frozenset({"D", "Z/D", "X/D", "X/Z/D", "U", "X/Z/U*"})
+D_CODES = frozenset({"D", "Z/D", "X/D", "X/Z/D"})
+#: rule 4: rows whose Basic Profile code, resolved by rule 2, gives an action that is invalid
+#: where the attribute has a stricter Type (tag -> action; the docstring above says why)
+STRICTER_TYPE = {
+    "00080020": "dummy",  # Study Date: Type 1 in the DICOMDIR Study record
+    "00080030": "dummy",  # Study Time: idem
+    "00200010": "dummy",  # Study ID: idem
+    "00081030": "empty",  # Study Description: Type 2 in the DICOMDIR Study record
+    "00102297": "empty",  # Responsible Person: Type 2C in the Patient module
+    "00102299": "empty",  # Responsible Organization: idem
+    "00081110": "keep",  # Referenced Study Sequence: 1-n items (General Study), Type 2 in SR
+}
 
 
 def _rule(action: str, **params: Any) -> Rule:
@@ -123,7 +161,9 @@ def code_rule(code: str, vr: str | None, options: frozenset[str]) -> Rule | None
             return None
         return _rule("clean")
     if code in NON_EMPTY and vr == "SQ":
-        return _rule("keep")
+        # D on a sequence: the core keeps it and gives its kept free text a dummy value (an SR
+        # TextValue no row names must not survive); U / X/Z/U*: kept, UIDs inside remapped.
+        return _rule("dummy" if code in D_CODES else "keep")
     if code in NON_EMPTY and vr == "UI":
         return _rule("uid")
     return _rule(CODE_ACTIONS[code])
@@ -137,6 +177,8 @@ def row_rule(row: Row, options: frozenset[str], pseudonym_prefix: str) -> Rule:
             break
     else:  # pragma: no cover - the basic code always resolves
         raise AssertionError(row)
+    if row.tag in STRICTER_TYPE and code == row.basic:
+        rule = _rule(STRICTER_TYPE[row.tag])
     if row.tag in (PATIENT_ID, PATIENT_NAME) and rule["action"] in ("dummy", "empty"):
         rule = _rule("pseudonym", prefix=pseudonym_prefix)
         if row.tag == PATIENT_NAME:

@@ -10,15 +10,31 @@ use crate::tag::Tag;
 #[non_exhaustive]
 pub enum ParseErrorKind {
     NotDicom(&'static str),
-    Truncated { declared: u64, available: u64 },
-    OverrunsContainer { declared: u64, available: u64 },
-    NestingTooDeep { limit: usize },
-    TooManyElements { limit: usize },
-    HeaderTooLarge { limit: u64 },
-    InflateLimit { limit: u64 },
+    Truncated {
+        declared: u64,
+        available: u64,
+    },
+    OverrunsContainer {
+        declared: u64,
+        available: u64,
+    },
+    NestingTooDeep {
+        limit: usize,
+    },
+    TooManyElements {
+        limit: usize,
+    },
+    HeaderTooLarge {
+        limit: u64,
+    },
+    InflateLimit {
+        limit: u64,
+    },
     InflateFailed(String),
     UnexpectedDelimiter,
-    ExpectedItem { found: Tag },
+    ExpectedItem {
+        found: Tag,
+    },
     MetaElementInDataSet,
     InvalidValue(&'static str),
     /// Rewriting: an implicit VR element of an explicit VR data set would be written first.

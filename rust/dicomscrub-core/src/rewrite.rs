@@ -135,7 +135,7 @@ pub fn rewrite(
     let mut body = Pieces::default();
     let ctx = Ctx {
         charset: top_charset,
-        in_clean: false,
+        mode: Mode::Keep,
     };
     w.emit_dataset(None, &ctx, top_explicit, &mut body)?;
 
@@ -149,10 +149,20 @@ pub fn rewrite(
     })
 }
 
+/// What a sequence's own rule asks of the kept text below it (docs/plan.md, reference R5/R20).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Keep,
+    /// inside a `clean` sequence: kept text values are cleaned
+    Clean,
+    /// inside a `dummy` sequence: kept free text (ST LT UT UC PN) gets a dummy value
+    Dummy,
+}
+
 #[derive(Clone)]
 struct Ctx {
     charset: Charset,
-    in_clean: bool,
+    mode: Mode,
 }
 
 struct Writer<'a> {
@@ -258,7 +268,7 @@ impl Writer<'_> {
         let charset = self.charset_of(parent, &ctx.charset)?;
         let ctx = Ctx {
             charset,
-            in_clean: ctx.in_clean,
+            mode: ctx.mode,
         };
         let creators = self.creators_of(parent)?;
         let inserts: &[NewElement] = if parent.is_none() {
@@ -295,8 +305,14 @@ impl Writer<'_> {
                 .plan
                 .resolve(e.tag, e.vr, creator, &self.top_values)
                 .clone();
-            if ctx.in_clean && action == Action::Keep && e.vr.is_cleanable_text() {
-                action = Action::Clean;
+            if action == Action::Keep {
+                if ctx.mode == Mode::Clean && e.vr.is_cleanable_text() {
+                    action = Action::Clean;
+                } else if ctx.mode == Mode::Dummy
+                    && matches!(e.vr, VR::ST | VR::LT | VR::UT | VR::UC | VR::PN)
+                {
+                    action = Action::Dummy;
+                }
             }
             if e.tag == tag::SPECIFIC_CHARACTER_SET {
                 // The character set must describe the text we write: never edited.
@@ -327,12 +343,16 @@ impl Writer<'_> {
                         out.bytes(self.header(&e, 0));
                     }
                     a => {
-                        let in_clean = ctx.in_clean || a == Action::Clean;
+                        let mode = match a {
+                            Action::Clean => Mode::Clean,
+                            Action::Dummy => Mode::Dummy,
+                            _ => ctx.mode,
+                        };
                         self.emit_sequence(
                             i,
                             &Ctx {
                                 charset: ctx.charset.clone(),
-                                in_clean,
+                                mode,
                             },
                             out,
                         )?;

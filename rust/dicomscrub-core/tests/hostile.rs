@@ -145,7 +145,11 @@ fn stray_item_delimiter_at_top_level_is_refused_when_elements_follow() {
 #[test]
 fn header_size_limit() {
     let big = explicit(0x0002_0102, b"OB", &vec![7u8; 4096]);
-    let file = part10(&big, &explicit(0x0010_0010, b"PN", b"Doe^Jane"), EXPLICIT_LE);
+    let file = part10(
+        &big,
+        &explicit(0x0010_0010, b"PN", b"Doe^Jane"),
+        EXPLICIT_LE,
+    );
     let limits = Limits {
         max_header: 1024,
         ..Limits::default()
@@ -172,7 +176,9 @@ fn element_count_limit() {
     };
     let p = parse_err(&file, &limits);
     assert_eq!(p.kind, ParseErrorKind::TooManyElements { limit: 1000 });
-    assert!(Error::Parse(p).to_string().contains("more than 1000 elements"));
+    assert!(Error::Parse(p)
+        .to_string()
+        .contains("more than 1000 elements"));
 }
 
 #[test]
