@@ -5,6 +5,7 @@ at every depth (File Meta included), and pixel data bytes are those of the input
 from __future__ import annotations
 
 import io
+import json
 import warnings
 from pathlib import Path
 
@@ -31,10 +32,22 @@ PROFILES: dict[str, list[str]] = {
 _plans: dict[str, tuple[dict, _core.Plan]] = {}
 
 
+#: inserts at depth: into every item of two sequences common in the corpus
+NESTED_INSERTS = [
+    {"tag": "00204000", "vr": "LT", "value": "inserted at depth", "in": "00081140"},
+    {"tag": "00081150", "vr": "UI", "value": "1.2.3.4", "in": "00081140"},
+    {"tag": "00080100", "vr": "SH", "value": "X1", "in": "0040A043"},
+]
+
+
 def plan_for(name: str) -> tuple[dict, _core.Plan]:
     if name not in _plans:
-        profile = Profile.basic(PROFILES[name])
-        _plans[name] = (profile.to_plan(), _core.Plan(profile.to_json(), TEST_KEY))
+        if name == "nested-insert":
+            plan = Profile.basic().to_plan()
+            plan["insert"] = plan.get("insert", []) + NESTED_INSERTS
+        else:
+            plan = Profile.basic(PROFILES[name]).to_plan()
+        _plans[name] = (plan, _core.Plan(json.dumps(plan), TEST_KEY))
     return _plans[name]
 
 
@@ -74,7 +87,7 @@ FILES = readable_files()
 
 
 @pytest.mark.parametrize("path", FILES, ids=corpus_id)
-@pytest.mark.parametrize("name", ["basic", "all"])
+@pytest.mark.parametrize("name", ["basic", "all", "nested-insert"])
 def test_rust_equals_reference(path: Path, name: str) -> None:
     check(path, name)
 

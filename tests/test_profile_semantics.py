@@ -362,6 +362,30 @@ def test_condition_on_modality() -> None:
     assert run(us, profile).ImageComments == "NOT US"
 
 
+def test_conditional_mask_falls_back_to_the_next_mask() -> None:
+    """A mask rule whose condition fails is skipped for the next matching mask (docs/plan.md
+    "Conditions"): Overlay Comments kept in US files, removed with its overlay group elsewhere."""
+    profile = Profile.from_rules(
+        [
+            {
+                "mask": "(60xx,4000)",
+                "action": "keep",
+                "when": {"keyword": "Modality", "in": ["US"]},
+            }
+        ]
+    )
+    plan = profile.to_plan()
+    assert plan["masks"][0]["rule"]["when"] == {"tag": "00080060", "in": ["US"]}
+    us, ct = _ultrasound(), real_file("CT_small.dcm")
+    for ds in (us, ct):
+        ds.add_new(0x60004000, "LT", "burned-in note")
+        ds.add_new(0x60000010, "US", 16)
+    out_us, out_ct = run(us, profile), run(ct, profile)
+    assert out_us[0x60004000].value == "burned-in note"
+    assert 0x60000010 not in out_us  # the rest of the overlay group: the base's mask
+    assert 0x60004000 not in out_ct and 0x60000010 not in out_ct
+
+
 def test_clean_patterns_mask_descriptors() -> None:
     profile = Profile.from_dict(
         {

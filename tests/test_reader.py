@@ -124,3 +124,17 @@ def test_file_error_names_the_file(tmp_path: Path) -> None:
 def test_missing_input_is_file_not_found(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         _core.anonymize_file(str(tmp_path / "nope.dcm"), str(tmp_path / "o.dcm"), NO_MATCH)
+
+
+@pytest.mark.parametrize("name", ["ctbrain1.dcm", "ctbrain2.dcm"])
+def test_ctbrain_files_are_kept_whole(name: str) -> None:
+    """deid-data's ctbrain files carry malformed private elements (0011,0001-0003) right after
+    group 0010; a peer drops everything after them. Every element (pixel data included) stays."""
+    path = next(p for p in corpus_files() if p.name == name)
+    data = path.read_bytes()
+    tags_in = [e["tag"] for e in _core.dump(data)["dataset"]]
+    assert 0x00110001 in tags_in and 0x7FE00010 in tags_in
+    out = _core.anonymize_bytes(data, NO_MATCH)
+    assert [e["tag"] for e in _core.dump(out)["dataset"]] == tags_in
+    ds = pydicom_read(path)
+    assert [int(t) for t in ds.keys()] == tags_in

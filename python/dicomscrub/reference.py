@@ -531,9 +531,13 @@ def _check_rule_one(rule: Any, where: str) -> list[str]:
 def _check_insert(entry: Any, where: str) -> None:
     if not isinstance(entry, dict):
         raise _fail(f"{where}: an inserted element is an object")
-    extra = set(entry) - {"tag", "vr", "value", "items"}
+    extra = set(entry) - {"tag", "vr", "value", "items", "in"}
     if extra:
         raise _fail(f"{where}: unknown keys {sorted(extra)}")
+    if "in" in entry:
+        if "." in where:  # only top-level entries of `insert` say where they go
+            raise _fail(f"{where}: 'in' is only for top-level inserts")
+        _check_hex(entry["in"], _HEX8, f"{where}.in")
     tag = int(_check_hex(entry.get("tag"), _HEX8, f"{where}.tag"), 16)
     if tag >> 16 in (0x0002, 0xFFFE):
         raise _fail(f"{where}: cannot insert {tag:08X}")
@@ -850,8 +854,12 @@ def _edit_dataset(src: Dataset, dst: Dataset, run: _Run, inherited: Any, mode: s
                 dst[tag] = DataElement(tag, "SQ", Sequence())
             else:  # keep, and every action that keeps a sequence and visits its items
                 inner = action if action in ("clean", "dummy") else mode
+                within = [e for e in run.plan.get("insert", []) if e.get("in") == f"{tag:08X}"]
                 for src_item, dst_item in zip(elem.value or [], dst[tag].value or [], strict=True):
                     _edit_dataset(src_item, dst_item, run, charset, inner)
+                    for entry in within:  # docs/plan.md "Inserted elements": into each item
+                        new_elem = _inserted(entry, _charset_of(src_item, charset))
+                        dst_item[new_elem.tag] = new_elem
             continue
         new = _edited(elem, vr, rule, run, charset)
         if new is _REMOVE:
@@ -937,9 +945,10 @@ def apply_plan(ds: Dataset, plan: Mapping[str, Any], key: bytes) -> Dataset:
     )
     _edit_dataset(ds, out, run, None, "keep")
     charset = _charset_of(ds, None)
-    for entry in sorted(plan.get("insert", []), key=lambda e: e["tag"]):
-        elem = _inserted(entry, charset)
-        out[elem.tag] = elem
+    for entry in plan.get("insert", []):
+        if "in" not in entry:
+            elem = _inserted(entry, charset)
+            out[elem.tag] = elem
     out.file_meta = _file_meta(ds, out, run)
     out.preamble = b"\x00" * 128
     return out

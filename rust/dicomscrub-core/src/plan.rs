@@ -102,6 +102,8 @@ pub struct Plan {
     /// (source tag, max days)
     pub date_shift: Option<(Tag, u32)>,
     pub insert: Vec<NewElement>,
+    /// Elements inserted into every item of the sequences of a tag, at any depth.
+    pub insert_in: HashMap<u32, Vec<NewElement>>,
     pub keys: Keys,
     /// Some rule cleans text: identifying tokens must be collected first.
     pub needs_tokens: bool,
@@ -177,6 +179,9 @@ struct DateShiftJson {
 struct NewElementJson {
     tag: String,
     vr: String,
+    /// Insert into every item of every sequence with this tag, at any depth (else: top level).
+    #[serde(default, rename = "in")]
+    within: Option<String>,
     #[serde(default)]
     value: Option<String>,
     #[serde(default)]
@@ -396,13 +401,20 @@ impl Plan {
                 Ok::<_, Error>((source, max_days))
             })
             .transpose()?;
-        let mut insert = j
-            .insert
-            .into_iter()
-            .map(parse_new)
-            .collect::<Result<Vec<_>>>()?;
+        let mut insert = Vec::new();
+        let mut insert_in: HashMap<u32, Vec<NewElement>> = HashMap::new();
+        for e in j.insert {
+            let within = e.within.as_deref().map(parse_tag).transpose()?;
+            let n = parse_new(e)?;
+            match within {
+                None => insert.push(n),
+                Some(seq) => insert_in.entry(seq.0).or_default().push(n),
+            }
+        }
         insert.sort_by_key(|n| n.tag);
-
+        for v in insert_in.values_mut() {
+            v.sort_by_key(|n| n.tag);
+        }
         let all_rules = || {
             tags.values()
                 .chain(creators.values())
@@ -431,7 +443,9 @@ impl Plan {
         if date_shift.is_none() && all_rules().any(|r| r.action == Action::ShiftDate) {
             return Err(bad("a shift_date rule needs date_shift".to_string()));
         }
-        let identity = insert.is_empty() && all_rules().all(|r| r.action == Action::Keep);
+        let identity = insert.is_empty()
+            && insert_in.is_empty()
+            && all_rules().all(|r| r.action == Action::Keep);
         let has_creator_rules = !creator_groups.is_empty();
         Ok(Plan {
             tags,
@@ -448,6 +462,7 @@ impl Plan {
             identifying,
             date_shift,
             insert,
+            insert_in,
             keys: Keys::new(key),
             needs_tokens,
             top_sources,

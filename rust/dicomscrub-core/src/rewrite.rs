@@ -107,7 +107,7 @@ pub fn rewrite(
         date_offset: None,
         top_values: HashMap::new(),
         stats: Stats::default(),
-        in_inflated: parsed.inflated.is_some(),
+        in_inflated: parsed.transfer_syntax.deflated,
     };
     let top_charset = w.charset_of(None, &Charset::default_repertoire())?;
     for &t in &plan.top_sources {
@@ -137,7 +137,7 @@ pub fn rewrite(
         charset: top_charset,
         mode: Mode::Keep,
     };
-    w.emit_dataset(None, &ctx, top_explicit, &mut body)?;
+    w.emit_dataset(None, &ctx, top_explicit, &plan.insert, &mut body)?;
 
     let mut stats = std::mem::take(&mut w.stats);
     let head = build_head(parsed, file, plan, &w.top_values, &mut stats)?;
@@ -263,6 +263,7 @@ impl Writer<'_> {
         parent: Option<usize>,
         ctx: &Ctx,
         explicit: bool,
+        inserts: &[NewElement],
         out: &mut Pieces,
     ) -> Result<()> {
         let charset = self.charset_of(parent, &ctx.charset)?;
@@ -271,11 +272,6 @@ impl Writer<'_> {
             mode: ctx.mode,
         };
         let creators = self.creators_of(parent)?;
-        let inserts: &[NewElement] = if parent.is_none() {
-            &self.plan.insert
-        } else {
-            &[]
-        };
         let mut next_insert = 0;
         let start_len = out.len;
         let kids: Vec<usize> = self.ds.children(parent).collect();
@@ -348,14 +344,11 @@ impl Writer<'_> {
                             Action::Dummy => Mode::Dummy,
                             _ => ctx.mode,
                         };
-                        self.emit_sequence(
-                            i,
-                            &Ctx {
-                                charset: ctx.charset.clone(),
-                                mode,
-                            },
-                            out,
-                        )?;
+                        let inner = Ctx {
+                            charset: ctx.charset.clone(),
+                            mode,
+                        };
+                        self.emit_sequence(i, &inner, explicit, out)?;
                     }
                 },
                 Kind::Item => {} // items only appear under sequences
@@ -426,12 +419,20 @@ impl Writer<'_> {
         }
     }
 
-    fn emit_sequence(&mut self, i: usize, ctx: &Ctx, out: &mut Pieces) -> Result<()> {
+    fn emit_sequence(
+        &mut self,
+        i: usize,
+        ctx: &Ctx,
+        explicit: bool,
+        out: &mut Pieces,
+    ) -> Result<()> {
         let e = self.ds.elements[i].clone();
+        let plan = self.plan;
+        let inserts = plan.insert_in.get(&e.tag.0).map_or(&[][..], Vec::as_slice);
         let mut content = Pieces::default();
         let items: Vec<usize> = self.ds.children(Some(i)).collect();
         for item in items {
-            self.emit_item(item, ctx, &mut content)?;
+            self.emit_item(item, ctx, explicit, inserts, &mut content)?;
         }
         let header_len = e.value_offset - e.header_offset;
         if e.undefined_length() {
@@ -449,15 +450,22 @@ impl Writer<'_> {
         Ok(())
     }
 
-    fn emit_item(&mut self, i: usize, ctx: &Ctx, out: &mut Pieces) -> Result<()> {
+    fn emit_item(
+        &mut self,
+        i: usize,
+        ctx: &Ctx,
+        parent_explicit: bool,
+        inserts: &[NewElement],
+        out: &mut Pieces,
+    ) -> Result<()> {
         let e = self.ds.elements[i].clone();
-        let explicit = self
-            .ds
-            .children(Some(i))
-            .next()
-            .is_some_and(|c| self.ds.elements[c].form != HeaderForm::Implicit);
+        // An item is written as it was read (pydicom lets an item switch to implicit VR).
+        let explicit = match self.ds.children(Some(i)).next() {
+            Some(c) => self.ds.elements[c].form != HeaderForm::Implicit,
+            None => parent_explicit,
+        };
         let mut content = Pieces::default();
-        self.emit_dataset(Some(i), ctx, explicit, &mut content)?;
+        self.emit_dataset(Some(i), ctx, explicit, inserts, &mut content)?;
         if e.undefined_length() {
             out.copy(e.header_offset, 8);
             out.append(content);
@@ -816,9 +824,10 @@ fn build_head(
 }
 
 /// SOP Class UID of the data set (for a File Meta built from scratch); only the plain, not
-/// deflated, case reads from the file (a deflated file always has a File Meta).
+/// deflated, case reads from the file (a deflated file always has a File Meta). Asks the syntax,
+/// not `parsed.inflated`: callers may have moved the inflated buffer out already.
 fn sop_class_value(parsed: &ParsedFile, file: &mut dyn Source) -> Result<Option<Vec<u8>>> {
-    if parsed.inflated.is_some() {
+    if parsed.transfer_syntax.deflated {
         return Ok(None);
     }
     match parsed.dataset.find(None, tag::SOP_CLASS_UID) {

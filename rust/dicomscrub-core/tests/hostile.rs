@@ -238,3 +238,32 @@ fn nesting_limit_names_the_sequence_and_offset() {
     let mut s: &[u8] = &file;
     assert!(parse::parse(&mut s, &Limits::default()).is_ok());
 }
+
+/// Found by the `rewrite` fuzz target (tests/data/fuzz/rewrite-deflated-no-sop-class.dcm): a
+/// deflated file whose File Meta lacks (0002,0002). `prepare_bytes` moves the inflated buffer out
+/// of the parsed file before rewriting, so the writer took the data set's SOP Class UID offset
+/// (in the inflated stream) as a file offset: "read past the end of the input", or, worse, the
+/// bytes found there written as Media Storage SOP Class UID.
+#[test]
+fn deflated_file_without_media_storage_sop_class() {
+    let mut ds = explicit(0x0008_0016, b"UI", b"1.2.840.10008.5.1.4.1.1.7\0");
+    ds.extend(explicit(0x0010_0010, b"PN", b"Doe^Jane"));
+    let file = part10(&[], &deflate(&ds), DEFLATED);
+    let plan = Plan::from_json(
+        r#"{"version":1,"tags":{"00100010":{"action":"empty"}}}"#,
+        b"k",
+    )
+    .unwrap();
+    let (out, _) = anonymize_bytes(&file, &plan, &Limits::default()).unwrap();
+    let mut s: &[u8] = &out;
+    let p = parse::parse(&mut s, &Limits::default()).unwrap();
+    let meta: Vec<u32> = p.meta.elements.iter().map(|e| e.tag.0).collect();
+    assert!(!meta.contains(&0x0002_0002), "{meta:x?}");
+    // and the fuzzer's file
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/fuzz/rewrite-deflated-no-sop-class.dcm");
+    let data = std::fs::read(path).unwrap();
+    let (out, _) = anonymize_bytes(&data, &plan, &Limits::default()).unwrap();
+    let mut s: &[u8] = &out;
+    parse::parse(&mut s, &Limits::default()).unwrap();
+}
