@@ -21,8 +21,26 @@ REFUSED = {
     "no_meta.dcm": "not a DICOM file",
 }
 
-_NOT_DICOM_SUFFIXES = (".py", ".pyc", ".json", ".txt", ".md", ".gz", ".zip", ".dump", ".icc",
-                       ".bz2", ".xz", ".j2k", ".jpg", ".png", ".csv", ".toml", ".cfg", ".yml")
+_NOT_DICOM_SUFFIXES = (
+    ".py",
+    ".pyc",
+    ".json",
+    ".txt",
+    ".md",
+    ".gz",
+    ".zip",
+    ".dump",
+    ".icc",
+    ".bz2",
+    ".xz",
+    ".j2k",
+    ".jpg",
+    ".png",
+    ".csv",
+    ".toml",
+    ".cfg",
+    ".yml",
+)
 
 
 def _package_dir(name: str) -> Path | None:
@@ -38,8 +56,9 @@ def _looks_dicom(path: Path) -> bool:
         head = f.read(132)
     if head[128:132] == b"DICM":
         return True
-    return len(head) >= 8 and ((head[1] == 0 and head[0] in (0x02, 0x08))
-                               or (head[0] == 0 and head[1] in (0x02, 0x08)))
+    return len(head) >= 8 and (
+        (head[1] == 0 and head[0] in (0x02, 0x08)) or (head[0] == 0 and head[1] in (0x02, 0x08))
+    )
 
 
 @functools.cache

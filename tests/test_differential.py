@@ -75,8 +75,9 @@ def check(path: Path, name: str) -> None:
         warnings.simplefilter("ignore")
         expected = reference.apply_plan(source, plan_dict, TEST_KEY)
     diffs = reference.differences(expected, found)
-    assert not diffs, "\n".join(f"{d.kind} {d.path}: expected {d.expected!r}, found {d.found!r}"
-                                for d in diffs[:20])
+    assert not diffs, "\n".join(
+        f"{d.kind} {d.path}: expected {d.expected!r}, found {d.found!r}" for d in diffs[:20]
+    )
     if "PixelData" in source:
         assert pixel_bytes(found) == pixel_bytes(source)
     if "SOPInstanceUID" in found:

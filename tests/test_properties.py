@@ -6,12 +6,16 @@ them among the attributes the profile names), multi-valued strings, odd lengths,
 invalid dates, registry and other UIDs, private blocks with creators (the ones retain-safe-private
 names, and others) and orphan private elements, sequences nested up to depth 3, and text in the
 repertoire of a random Specific Character Set (none, ISO_IR 100, ISO_IR 192, ISO_IR 144,
-ISO 2022 IR 87). The Patient's Name and ID are always there (the pseudonym and date-shift
-sources).
+ISO 2022 IR 87 with two G0 declarations, GB18030), sometimes another one in a sequence item, and
+words shared by names, IDs and descriptions (so that cleaning masks something). The Patient's
+Name and ID are always there (the pseudonym and date-shift sources). Some files have no File
+Meta, some have optional meta elements; some elements carry a VR that is not their dictionary's,
+or UN; some sequences and items have undefined lengths.
 
 A failing example is written to ``tests/data/regressions/latest-failure.dcm`` (the input bytes of
-the last, i.e. minimal, failing example); rename it to keep it: every file of that folder is
-replayed by :func:`test_regression_file` under the basic and the all-options profiles.
+the last, i.e. minimal, failing example; git ignores that name): rename it to keep it, every
+``.dcm`` file of that folder is replayed by :func:`test_regression_file` under the basic and the
+all-options profiles.
 ``DICOMSCRUB_HYPOTHESIS=dev`` runs 1000 examples per test instead of 40 (tests/conftest.py).
 """
 
@@ -121,6 +125,8 @@ CHARSETS: list[tuple[Any, Any]] = [
     ("ISO_IR 192", UTF8),
     ("ISO_IR 144", CYRILLIC),
     (["", "ISO 2022 IR 87"], JAPANESE),
+    (["ISO 2022 IR 6", "ISO 2022 IR 87"], JAPANESE),
+    ("GB18030", ASCII + "王小明北京医院检查报告张伟李娜　"),
 ]
 #: characters between words: the cleaner's token separators (ASCII punctuation, U+3000)
 SEPARATORS = " ^-_.,/:()\u3000"
@@ -352,8 +358,11 @@ def public_elements(draw: st.DrawFn, depth: int, lang: Lang) -> DataElement:
     if vr == "SQ":
         items = [] if depth >= 3 else draw(st.lists(datasets(depth + 1, lang), max_size=2))
         return _sequence(tag, items, draw(st.booleans()))
+    odd = draw(st.integers(0, 19))
+    if odd == 0 and vr not in ("SQ", "PN"):  # written with a VR that is not its dictionary's
+        vr = draw(st.sampled_from(["LO", "SH", "CS", "UT", "OB", "US"]))
     value = draw(values_for(vr, lang))
-    if vr in _AS_UN and vr != "PN" and draw(st.integers(0, 9)) == 0:
+    if vr in _AS_UN and odd == 1:
         return _as_un(tag, vr, value)
     return DataElement(tag, vr, value)
 
@@ -363,6 +372,7 @@ def private_blocks(draw: st.DrawFn, depth: int, lang: Lang) -> list[DataElement]
     """A creator (gggg,00xx) and data elements (gggg,xxee); sometimes no creator (orphans)."""
     if draw(st.booleans()) and SAFE_PRIVATE:
         creator, group, ee = draw(st.sampled_from(SAFE_PRIVATE))
+        creator += draw(st.sampled_from(["", "", " "]))  # trailing padding is not significant
         ees = [ee]
     else:
         creator = draw(st.text(st.sampled_from(ASCII), min_size=1, max_size=24))
@@ -375,7 +385,7 @@ def private_blocks(draw: st.DrawFn, depth: int, lang: Lang) -> list[DataElement]
     for ee in ees:
         tag = group << 16 | block << 8 | ee
         try:
-            vr = get_private_entry(tag, creator)[0]
+            vr = get_private_entry(tag, creator.rstrip())[0]
         except KeyError:
             vr = draw(st.sampled_from(PRIVATE_VRS if depth < 3 else PRIVATE_VRS[:-1]))
         if vr not in reference.ALL_VRS:
@@ -428,16 +438,59 @@ def files(draw: st.DrawFn, syntax: str) -> bytes:
     if draw(st.integers(0, 4)) == 0:
         ds.PixelData = draw(st.binary(min_size=2, max_size=64).map(lambda b: b[: len(b) // 2 * 2]))
         ds["PixelData"].VR = "OW"
+    if syntax == "implicit-le":
+        _dictionary_vrs_only(ds)
+    buf = io.BytesIO()
+    if syntax != "deflated" and draw(st.integers(0, 7)) == 0:  # a bare data set, no File Meta
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pydicom.dcmwrite(
+                buf,
+                ds,
+                implicit_vr=syntax == "implicit-le",
+                little_endian=syntax != "explicit-be",
+                enforce_file_format=False,
+            )
+        return buf.getvalue()
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = ds.SOPClassUID
     meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     meta.TransferSyntaxUID = SYNTAXES[syntax]
+    for tag, vr, value in draw(st.lists(st.sampled_from(META_EXTRAS), max_size=3)):
+        meta[tag] = DataElement(tag, vr, value)
     ds.file_meta = meta
-    buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds.save_as(buf, enforce_file_format=True)
     return buf.getvalue()
+
+
+def _dictionary_vrs_only(ds: Dataset) -> None:
+    """Implicit VR: drop the public elements drawn with a VR that is not their dictionary's (a
+    reader could not tell), but UN holding text (read as the dictionary's string VR)."""
+    for elem in list(ds):
+        tag = int(elem.tag)
+        if elem.VR == "SQ":
+            for item in elem.value:
+                _dictionary_vrs_only(item)
+        entry = DicomDictionary.get(tag)
+        if (
+            entry is not None
+            and elem.VR != entry[0]
+            and not (elem.VR == "UN" and entry[0] in _AS_UN)
+        ):
+            del ds[tag]
+
+
+#: optional File Meta elements (the plan's rules apply to them too)
+META_EXTRAS = [
+    (0x00020016, "AE", "STATION_AE"),
+    (0x00020017, "AE", "SEND_AE"),
+    (0x00020018, "AE", "RECV_AE"),
+    (0x00020100, "UI", "1.2.3.4.5"),
+    (0x00020102, "OB", b"private info"),
+    (0x00020013, "SH", "OTHER_1.0"),
+]
 
 
 SYNTAXES = {
@@ -487,7 +540,7 @@ def test_generated_files_cover_the_syntaxes_and_charsets() -> None:
     def probe(data: st.DataObject) -> None:
         syntax = data.draw(st.sampled_from(list(SYNTAXES)))
         ds = _read(data.draw(files(syntax)))
-        seen_syntax.add(str(ds.file_meta.TransferSyntaxUID))
+        seen_syntax.add(str(ds.file_meta.get("TransferSyntaxUID", "no File Meta")))
         charset = ds.get("SpecificCharacterSet")
         seen_charset.add(str(charset))
         assert "PatientName" in ds and "PatientID" in ds

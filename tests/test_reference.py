@@ -16,8 +16,6 @@ import warnings
 
 import pydicom
 import pytest
-from dicomscrub import reference as R
-from dicomscrub.errors import ProfileError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydicom.datadict import get_entry
@@ -31,6 +29,9 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
     JPEGBaseline8Bit,
 )
+
+from dicomscrub import reference as R
+from dicomscrub.errors import ProfileError
 
 KEY = b"test project key"
 

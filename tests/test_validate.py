@@ -133,7 +133,7 @@ def test_identifying_values_follow_the_profile() -> None:
 def test_trivial_values() -> None:
     written = frozenset({"anonymized", "anon"})
     for value in ["", "  ", "AB", "^^", "---", "123", "UNKNOWN", "Anonymous^Patient", "ANON",
-                  "Enter text", "SIEMENS"]:  # fmt: skip
+                  "Enter text", "SIEMENS", "n/a", "S R", "de-identified"]:  # fmt: skip
         assert is_trivial(value, written), value
     for value in ["Doe^John", "1234", "ID1", "Jörg", "山田", "General Hospital"]:
         assert not is_trivial(value, written), value

@@ -126,6 +126,8 @@ class Anonymizer:
         report_path: StrPath | None = None,
         batch_size: int = BATCH_SIZE,
         progress_stream: TextIO | None = None,
+        cluster: Any = None,
+        batch_bytes: int | None = None,
     ) -> Report:
         """Anonymize every file under ``src`` into ``dst``; resumable (see :mod:`dicomscrub.tree`).
 
@@ -136,7 +138,11 @@ class Anonymizer:
         - ``overwrite``: replace outputs that exist already (otherwise such files fail);
         - ``copy_non_dicom``: copy non-DICOM files as they are (otherwise reported, skipped);
         - ``dry_run``: write nothing; anonymize a sample in memory and report its changes;
-        - ``report_path``: the JSON Lines report (default ``DST/.dicomscrub/report.jsonl``).
+        - ``report_path``: the JSON Lines report (default ``DST/.dicomscrub/report.jsonl``);
+        - ``cluster``: run the batches on Dask (the ``dask`` extra; see :mod:`dicomscrub.cluster`):
+          a ``distributed.Client``, a cluster object, ``"local:N"`` or a scheduler address or
+          file; SRC and DST must then be on a file system every worker shares, at the same
+          paths. ``batch_bytes`` caps the bytes of a batch there (``jobs``: threads per batch).
 
         Raises before any work for usage errors (ValueError, RunLockedError when another run holds
         ``dst``, OutputError when ``dst`` holds another plan's outputs); never for a file.
@@ -152,6 +158,13 @@ class Anonymizer:
             batch_size=batch_size,
             stream=progress_stream,
         )
+        if cluster is not None:
+            from dicomscrub.cluster import ClusterTreeRun
+
+            run = ClusterTreeRun(
+                self, os.fspath(src), os.fspath(dst), opts, cluster=cluster, batch_bytes=batch_bytes
+            )
+            return run.run()
         return TreeRun(self, os.fspath(src), os.fspath(dst), opts).run()
 
 

@@ -12,6 +12,7 @@ its commands: it defines ``register(cli: click.Group) -> None`` (``dicomscrub.va
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 import sys
@@ -25,7 +26,7 @@ from dicomscrub.profiles import EDITION, Profile, list_options
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: modules that add subcommands through ``register(cli)``
-EXTENSIONS: tuple[str, ...] = ("dicomscrub.validate", "dicomscrub.bench")
+EXTENSIONS: tuple[str, ...] = ("dicomscrub.validate", "dicomscrub.bench", "dicomscrub.gateway.cli")
 PROFILES = {
     "basic": "the PS3.15 Basic Application Level Confidentiality Profile (+ options)",
     "keep-all": "changes nothing: outputs identical to their inputs (for tests)",
@@ -137,6 +138,14 @@ def cli() -> None:
     default=None,
     help="Live progress on stderr (default: only when stderr is a terminal).",
 )
+@click.option(
+    "--dask",
+    "dask_address",
+    metavar="ADDRESS",
+    help="Run the batches on a Dask cluster (the dask extra): a scheduler address "
+    "(tcp://host:8786), a scheduler file, or local:N (N local worker processes). SRC and DST "
+    "must be on a file system every worker mounts at the same paths.",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, hidden=True)
 def run(
     src: str,
@@ -151,9 +160,12 @@ def run(
     dry_run: bool,
     report_path: str | None,
     progress: bool | None,
+    dask_address: str | None,
     batch_size: int,
 ) -> None:
     """Anonymize every file under SRC into DST (resumable: run it again to finish)."""
+    if dask_address and importlib.util.find_spec("distributed") is None:
+        _fail("--dask needs the dask extra: pip install 'dicomscrub[dask]'")
     anon = _anonymizer(profile, options, key_file)
     try:
         report = anon.anonymize_tree(
@@ -167,6 +179,7 @@ def run(
             dry_run=dry_run,
             report_path=report_path,
             batch_size=batch_size,
+            cluster=dask_address or None,
         )
     except (RunLockedError, ProfileError, KeyFileError) as exc:
         _fail(str(exc))

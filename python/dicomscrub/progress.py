@@ -55,6 +55,7 @@ class Progress:
         self._last = 0.0
         self._width = 0
         self._counter: threading.Thread | None = None
+        self.suffix = ""  # appended to the line (a cluster run: its workers)
 
     def count_in_background(self, entries: Callable[[], Iterable[os.stat_result | int]]) -> None:
         """Count the total (files, bytes) in a daemon thread from ``entries()``: sizes."""
@@ -98,7 +99,7 @@ class Progress:
         else:
             done = f"{self.files} files"
             eta = "ETA counting..."
-        return f"{done}  {fps:.0f} files/s  {mbps:.1f} MB/s  {eta}"
+        return f"{done}  {fps:.0f} files/s  {mbps:.1f} MB/s  {eta}{self.suffix}"
 
     def _draw(self, now: float) -> None:
         text = self.line(now)

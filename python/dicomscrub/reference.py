@@ -40,7 +40,9 @@ R3  Private creator values are compared after stripping trailing spaces and NULs
     spaces are significant); creator keys of the plan match case-sensitively.
 R4  A rule "does not fit" an element: ``uid`` unless VR is UI; ``pseudonym`` and ``clean`` unless
     the VR is one of the text VRs SH LO ST LT UT UC PN; ``shift_date`` unless DA or DT; ``replace``
-    on SQ. Such an element is handled exactly like ``keep`` (a sequence is kept and visited).
+    on SQ. Such an element is handled like ``keep`` (a sequence is kept and visited), except that
+    a non-SQ element under ``uid`` or ``pseudonym`` is emptied: it is an identifier written with a
+    VR that cannot hold it (a Patient's Name as OB), and keeping it would leak it.
 R5  Inside a sequence whose rule is ``clean`` (at any depth below it), only elements whose rule's
     action is literally ``keep`` (including the implicit default keep) are cleaned; elements kept
     because their action does not fit (R4) are not cleaned.
@@ -824,6 +826,8 @@ def _edited(elem: DataElement, vr: str, rule: Mapping[str, Any], run: _Run, char
             new_text = shift_date_value(text, vr, run.date_offset())
         elif action == "clean" and vr in TEXT_VRS:
             new_text = clean_text(text, run.identifying, run.plan.get("clean_patterns", ()))
+        elif action in ("uid", "pseudonym"):
+            return _empty_element(tag, vr)  # an identifier under a VR that cannot hold it (R4)
         else:
             return None  # the action does not fit this element: keep (R4)
     if new_text == _text_of(elem):

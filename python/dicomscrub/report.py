@@ -130,6 +130,7 @@ class Report:
     report_path: str | None = None
     journal_path: str | None = None
     quarantine_path: str | None = None
+    cluster: dict[str, Any] | None = None  # a Dask run: workers, batches, retries (cluster.py)
 
     @property
     def files(self) -> int:
@@ -205,6 +206,7 @@ class Report:
             "report_path": self.report_path,
             "journal_path": self.journal_path,
             "quarantine_path": self.quarantine_path,
+            **({"cluster": self.cluster} if self.cluster is not None else {}),
         }  # fmt: skip
 
     def summary_lines(self) -> list[str]:
@@ -228,6 +230,13 @@ class Report:
             rows.append(("actions", ", ".join(f"{k} {v}" for k, v in sorted(self.actions.items()))))
         if self.errors:
             rows.append(("errors", ", ".join(f"{k} {v}" for k, v in sorted(self.errors.items()))))
+        if self.cluster:
+            c = self.cluster
+            rows.append(
+                ("cluster", f"{c['workers']} Dask workers ({c['threads']} threads), "
+                 f"{c['batches']} batches, {c['retried']} retried, {c['lost']} lost, "
+                 f"workers busy {100 * c['busy']:.0f}%")
+            )  # fmt: skip
         for d in self.dicomdirs:
             where = _text(d.dst) if d.dst else _text(d.src)
             rows.append(

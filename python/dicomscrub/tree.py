@@ -210,6 +210,29 @@ class TreeRun:
         self.progress.count_in_background(lambda: (e.size for e in self._walk()))
         self.dicomdirs: list[Entry] = []
         t0 = time.perf_counter()
+        try:
+            self._batches()
+            for e in self.dicomdirs:
+                rb = os.fsencode(e.rel)
+                done = None if self._changed else self._dicomdir_resumed(e, rb)
+                if done is not None:
+                    self._emit([(e, rb, done)], None, skip_journal={id(done)})
+                else:
+                    self._emit([(e, rb, self._dicomdir(e))], None)
+        finally:
+            self.report.duration = time.perf_counter() - t0
+            self.progress.close()
+        self.report.quarantine_path = self._write_quarantine()
+        self.writer.summary(self.report)
+        self.writer.close()
+        journal.finish_run(self.run_id, self.report.to_dict())
+        return self.report
+
+    # -- batches ---------------------------------------------------------------------------
+
+    def _batches(self) -> None:
+        """Every batch of the walk: prepared, run by the core, completed (in walk order).
+        :class:`dicomscrub.cluster.ClusterTreeRun` overrides this to run them on Dask."""
         executor = ThreadPoolExecutor(1, thread_name_prefix="dicomscrub-core")
         inflight: _Batch | None = None
         try:
@@ -223,13 +246,6 @@ class TreeRun:
             if inflight is not None:
                 batch, inflight = inflight, None
                 self._complete(batch)
-            for e in self.dicomdirs:
-                rb = os.fsencode(e.rel)
-                done = None if self._changed else self._dicomdir_resumed(e, rb)
-                if done is not None:
-                    self._emit([(e, rb, done)], None, skip_journal={id(done)})
-                else:
-                    self._emit([(e, rb, self._dicomdir(e))], None)
         finally:
             if inflight is not None and inflight.future is not None:
                 inflight.future.cancel()
@@ -238,15 +254,6 @@ class TreeRun:
                 except BaseException:
                     pass
             executor.shutdown(wait=True)
-            self.report.duration = time.perf_counter() - t0
-            self.progress.close()
-        self.report.quarantine_path = self._write_quarantine()
-        self.writer.summary(self.report)
-        self.writer.close()
-        journal.finish_run(self.run_id, self.report.to_dict())
-        return self.report
-
-    # -- batches ---------------------------------------------------------------------------
 
     def _prepare(self, chunk: list[Entry]) -> _Batch:
         """Decide each file (resume, refuse, process), then mark the work pending."""

@@ -9,20 +9,23 @@ residual-PHI scan. ``scan(src, dst)`` is that scan alone.
 
 Pairs. ``src`` and ``dst`` are two files, or two folders that mirror each other by relative path
 (the default ``mirror`` layout of an anonymization run). For other layouts, give the pairs to
-:func:`verify_pairs` / :func:`scan_pairs`. A source that is not DICOM (pydicom cannot read it) is
-skipped; a DICOM source without an output is a failure (``missing``). A DICOMDIR is not compared
-element by element (a run regenerates it from the outputs) but is scanned.
+:func:`verify_pairs` / :func:`scan_pairs`. A source that is not DICOM (neither ``DICM`` at offset
+128 nor a group 0002/0008 element first, or pydicom cannot read it) is skipped; a DICOM source
+without an output is a failure (``missing``). A DICOMDIR is not compared element by element (a
+run regenerates it from the outputs) but is scanned. A plan that changes nothing (``keep-all``)
+must have copied the input byte for byte.
 
 Sampling. ``sample=N`` checks N pairs chosen deterministically: the pairs whose
 ``sha256(seed || relative path)`` are the smallest. The same tree and seed give the same sample,
-and adding files changes it only where the new files rank.
+a larger sample holds a smaller one, and adding files changes it only where the new files rank.
 
 Residual-PHI scan. The identifying values of a source file are the values of the elements listed
-in :data:`IDENTIFYING` (one place), at any depth, that the profile changes: an element is
-collected only when its rule removes, empties, replaces, pseudonymizes, maps (UIDs), shifts
-(dates) or cleans it, or when a sequence that holds it is removed or emptied; a value the profile
-keeps is not searched for. Person names are searched as a whole and component by component
-(each ``^`` component of each ``=`` group). Each value is then searched in the output:
+in :data:`IDENTIFYING` (one place), every PN, the original UIDs the plan maps and the original
+dates it shifts, at any depth, that the profile changes: an element is collected only when its
+rule removes, empties, replaces, pseudonymizes, maps (UIDs), shifts (dates) or cleans it, or
+when a sequence that holds it is removed or emptied; a value the profile keeps is not searched
+for. Person names are searched as a whole and component by component (each ``^`` component of
+each ``=`` group). Each value is then searched in the output:
 
 * as decoded text, in every element with a text value at any depth (File Meta included), and as
   bytes in every element with a binary value (private elements read as UN, OB, ...), pixel data
@@ -30,22 +33,29 @@ keeps is not searched for. Person names are searched as a whole and component by
 * as raw bytes across the whole output file (a deflated data set inflated first), pixel data
   values excepted, encoded in UTF-8, ISO 8859-1 and the source's Specific Character Set. A raw
   hit is reported only for a value the element search did not find (it is in a place pydicom
-  does not show: the preamble, a damaged region...).
+  does not show: the preamble, a damaged region...);
+* with ``paths=True``, in the output's path relative to the output folder (folders named after
+  the patient survive a mirror layout).
 
 Matching is case-insensitive; a value that starts (ends) with an ASCII letter or digit matches
 only where it is not preceded (followed) by an ASCII letter or digit, so ``1234`` is not found
 inside ``2.25.5512345``. A value is trivial, and never searched for, when (after stripping
-spaces) it has fewer than 3 characters (2 when it holds CJK, kana or hangul, U+2E80 and
-above, where a 2-character name is common), has no letter or digit, is made of digits only and has
-fewer than 4 of them, is one of the :data:`GENERIC_WORDS` (placeholders such as ``ANONYMIZED`` or
-``UNKNOWN``, titles, manufacturer vocabulary), or is a value the plan writes itself (its dummies,
-replacement and inserted values, pseudonym prefixes, and each word of them).
+spaces) it has fewer than 3 characters (2 when it holds CJK, kana or hangul, U+2E80 and above,
+where a 2-character name is common), has no letter or digit, is made of digits only and has
+fewer than 4 of them, is a value the plan writes itself (its dummies, replacement and inserted
+values, pseudonym prefixes), or when every word of it (run of letters and digits) of 2 or more
+characters is one of the :data:`GENERIC_WORDS` (placeholders such as ``ANONYMIZED``,
+``UNKNOWN``, ``Enter text``, titles, vendor names) or a word the plan writes. A value that is
+vocabulary of the file is not searched either (:data:`VOCABULARY_KEYWORDS`: a Patient's Name
+``PERFUSION`` beside an Image Type ``PERFUSION``, an Institution Name that is a word of the
+Manufacturer).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import heapq
 import io
 import json
 import os
@@ -140,8 +150,8 @@ VOCABULARY_KEYWORDS = (
 #: legitimately appears in kept attributes (Manufacturer, descriptions...).
 GENERIC_WORDS = frozenset(
     """
-    anonymized anonymised anonymous anon deidentified de-identified removed unknown none null
-    nil n/a na not-applicable empty blank test tests testing demo sample example patient
+    anonymized anonymised anonymous anon deidentified de identified removed unknown none null
+    nil na not applicable empty blank test tests testing demo sample example patient
     enter text name here default
     patients phantom subject volunteer case study series image doctor physician radiologist
     technologist operator nurse dr mr mrs ms miss prof jr sr md phd rn
@@ -381,7 +391,7 @@ def sample_pairs(
         rel = os.fsencode(pair[0].relative_to(root) if root is not None else pair[0])
         return hashlib.sha256(str(seed).encode() + b"\x00" + rel).digest()
 
-    chosen = set(sorted(range(len(pairs)), key=lambda i: rank(pairs[i]))[:n])
+    chosen = set(heapq.nsmallest(n, range(len(pairs)), key=lambda i: rank(pairs[i])))
     return [p for i, p in enumerate(pairs) if i in chosen]
 
 
@@ -713,7 +723,7 @@ def is_trivial(value: str, written: frozenset[str] = frozenset()) -> bool:
         return True
     if v.casefold() in written:
         return True
-    return all(w in GENERIC_WORDS or w in written for w in _words(v))
+    return all(w in GENERIC_WORDS or w in written for w in _words(v) if len(w) >= 2)
 
 
 def identifying_values(
@@ -941,12 +951,13 @@ def _check_pair(
     plan: Mapping[str, Any],
     key: bytes | None,
     written: frozenset[str],
+    changes: bool,
 ) -> FileCheck:
     """One pair: compared with the reference (when ``key`` is given), validated, scanned.
     ``name``: the output's path as the scan searches it (relative to the output folder), or
     ``None`` not to search it."""
     with _quiet():
-        return _check_pair_quietly(src, dst, name, plan, key, written)
+        return _check_pair_quietly(src, dst, name, plan, key, written, changes)
 
 
 def _check_pair_quietly(
@@ -956,6 +967,7 @@ def _check_pair_quietly(
     plan: Mapping[str, Any],
     key: bytes | None,
     written: frozenset[str],
+    changes: bool,
 ) -> FileCheck:
     check = FileCheck(str(src), str(dst))
     try:
@@ -974,7 +986,6 @@ def _check_pair_quietly(
     except OSError as exc:
         check.problems.append(Problem("error", f"cannot read the output: {exc}"))
         return check.settle()
-    changes = reference.plan_changes_anything(plan)
     try:
         found = _read(data, force=not changes)
     except Exception as exc:
@@ -1027,12 +1038,13 @@ def _run(
     dst_root: Path | None = None,
 ) -> list[FileCheck]:
     written = _written_by(plan)
+    changes = reference.plan_changes_anything(plan)
     out = []
     for s, d in pairs:
         name = None
         if paths:
             name = d.relative_to(dst_root).as_posix() if dst_root is not None else d.name
-        result = _check_pair(s, d, name, plan, key, written)
+        result = _check_pair(s, d, name, plan, key, written, changes)
         if progress is not None:
             progress(result)
         out.append(result)

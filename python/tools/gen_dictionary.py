@@ -69,7 +69,7 @@ def main() -> int:
         mask = int("".join("0" if c == "x" else "F" for c in pattern), 16)
         value = int(pattern.replace("x", "0"), 16)
         lines.append(
-            f'    MaskEntry {{ mask: 0x{mask:08X}, value: 0x{value:08X}, vr: VR::{first_vr(vr)}, '
+            f"    MaskEntry {{ mask: 0x{mask:08X}, value: 0x{value:08X}, vr: VR::{first_vr(vr)}, "
             f'vm: "{vm}", keyword: "{keyword}", retired: {str(retired == "Retired").lower()} }},'
         )
     lines += ["];", ""]

@@ -501,7 +501,12 @@ impl Writer<'_> {
             },
             Action::Uid => {
                 if vr != VR::UI {
-                    return Ok(Outcome::Keep);
+                    // an identifier under a VR that cannot hold it: never kept (reference R4)
+                    return Ok(if e.length == 0 {
+                        Outcome::Keep
+                    } else {
+                        Outcome::Set(Vec::new())
+                    });
                 }
                 let raw = self.raw(i)?;
                 let old = String::from_utf8_lossy(&raw);
@@ -515,7 +520,11 @@ impl Writer<'_> {
             }
             Action::Pseudonym { prefix, source } => {
                 if !vr.uses_charset() {
-                    return Ok(Outcome::Keep);
+                    return Ok(if e.length == 0 {
+                        Outcome::Keep
+                    } else {
+                        Outcome::Set(Vec::new())
+                    });
                 }
                 let src = match source {
                     Some(t) => self.top_values.get(t).cloned().unwrap_or_default(),

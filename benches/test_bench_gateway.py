@@ -1,0 +1,186 @@
+"""Benchmark: instances through ``dicomscrub serve`` into a real PACS (Orthanc) against the same
+instances sent straight into it (the same C-STORE sender, the same associations).
+
+The gateway adds an association hop, the anonymization and a File Meta rebuild per instance; it
+should stay network/PACS-bound (its CPU time printed beside the wall time), and add little to
+the wall time (the issue's target: under 25 %).
+
+    pytest benches/test_bench_gateway.py --benchmark-disable -s    # smoke: 40 instances
+    DICOMSCRUB_BENCH_GATEWAY_INSTANCES=1000 pytest benches/test_bench_gateway.py -s
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from dicomscrub.anonymizer import Anonymizer
+from dicomscrub.bench import load_benches
+from dicomscrub.gateway.address import Address
+from dicomscrub.gateway.send import prepare, send_items
+
+corpus, _engines = load_benches(Path(__file__).resolve().parent)
+_GATEWAY_TESTS = Path(__file__).resolve().parent.parent / "tests" / "gateway"
+
+SMOKE_INSTANCES = 40
+FULL_INSTANCES = 600
+ASSOCIATIONS = 4
+TARGET_OVERHEAD = 0.25
+
+
+def _load(name: str, path: Path) -> ModuleType:
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+orthanc_mod = _load("dicomscrub_bench_orthanc", _GATEWAY_TESTS / "orthanc.py")
+gwproc = _load("dicomscrub_bench_gwproc", _GATEWAY_TESTS / "gwproc.py")
+helpers = _load("dicomscrub_bench_gwhelpers", _GATEWAY_TESTS / "helpers.py")
+
+
+def _disabled(config: pytest.Config) -> bool:
+    try:
+        return bool(config.getoption("benchmark_disable"))
+    except ValueError:
+        return True
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.fixture(scope="module")
+def instances(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """``n`` distinct instances (anonymized copies of the corpus files Orthanc accepts, each
+    copy under its own key: new UIDs) in a tree."""
+    if orthanc_mod.find_orthanc() is None:
+        pytest.fail(orthanc_mod.INSTALL_HINT, pytrace=False)
+    default = SMOKE_INSTANCES if _disabled(request.config) else FULL_INSTANCES
+    n = int(os.environ.get("DICOMSCRUB_BENCH_GATEWAY_INSTANCES") or default)
+    tmp = tmp_path_factory.mktemp("bench-gateway")
+    picked = helpers.pick_corpus(tuple(corpus.real_corpus()), 60, max_size=1_000_000)["files"]
+    # keep what Orthanc takes when sent directly
+    probe_dir = tmp / "probe"
+    probe = orthanc_mod.Orthanc(tmp / "probe-pacs").start()
+    try:
+        anon = Anonymizer(key=b"bench probe")
+        paths = []
+        for k, src in enumerate(picked):
+            dst = probe_dir / f"{k:03d}.dcm"
+            anon.anonymize_file(src, dst)
+            paths.append(dst)
+        items = prepare([(str(p), p.stat().st_size) for p in paths])
+        to = Address(probe.aet, "127.0.0.1", probe.dicom_port)
+        results = send_items(items, to, calling_aet="PROBE", associations=ASSOCIATIONS)
+    finally:
+        probe.stop()
+    accepted = [src for src, r in zip(picked, results, strict=True) if r.ok]
+    assert len(accepted) >= 10, results
+    tree = tmp / "tree"
+    files = []
+    for i in range(n):
+        src = accepted[i % len(accepted)]
+        dst = tree / f"{i // 100:03d}" / f"{i:05d}.dcm"
+        Anonymizer(key=f"bench copy {i // len(accepted)}".encode()).anonymize_file(src, dst)
+        files.append(dst)
+    return files
+
+
+def _send(files: list[Path], to: Address) -> tuple[float, list[Any]]:
+    items = prepare([(str(p), p.stat().st_size) for p in files])
+    t0 = time.perf_counter()
+    results = send_items(items, to, calling_aet=gwproc.SENDER_AET, associations=ASSOCIATIONS)
+    return time.perf_counter() - t0, results
+
+
+def test_gateway_vs_direct_into_orthanc(
+    instances: list[Path],
+    tmp_path: Path,
+    benchmark: Any,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+) -> None:
+    n = len(instances)
+    mb = sum(p.stat().st_size for p in instances) / 1e6
+
+    direct_pacs = orthanc_mod.Orthanc(tmp_path / "direct-pacs").start()
+    try:
+        to = Address(direct_pacs.aet, "127.0.0.1", direct_pacs.dicom_port)
+        pacs_cpu0 = _cpu_seconds(direct_pacs.proc.pid)
+        t_direct, results = _send(instances, to)
+        pacs_cpu_direct = _cpu_seconds(direct_pacs.proc.pid) - pacs_cpu0
+        assert all(r.ok for r in results), [r for r in results if not r.ok][:3]
+        assert len(direct_pacs.instances()) == n
+    finally:
+        direct_pacs.stop()
+
+    pacs = orthanc_mod.Orthanc(tmp_path / "gateway-pacs").start()
+    key = tmp_path / "key"
+    key.write_text("bench gateway key\n")
+    gw = gwproc.Serve(
+        orthanc_mod.free_port(),
+        ["--forward", f"{pacs.aet}@127.0.0.1:{pacs.dicom_port}", "--allow-aet",
+         gwproc.SENDER_AET, "--spool", str(tmp_path / "spool"), "--key-file", str(key)],
+        tmp_path,
+    )  # fmt: skip
+    gw.start()
+    figures: dict[str, float] = {}
+    try:
+        assert gw.proc is not None
+
+        def through_gateway() -> None:
+            cpu0, pacs0 = _cpu_seconds(gw.proc.pid), _cpu_seconds(pacs.proc.pid)
+            t, res = _send(instances, gw.address)
+            figures["wall"] = t
+            figures["gateway_cpu"] = _cpu_seconds(gw.proc.pid) - cpu0
+            figures["pacs_cpu"] = _cpu_seconds(pacs.proc.pid) - pacs0
+            assert all(r.ok for r in res), [r for r in res if not r.ok][:3]
+
+        benchmark.group = "gateway"
+        benchmark.pedantic(through_gateway, rounds=1, iterations=1)
+        assert len(pacs.wait_for_instances(n, timeout=30)) == n  # forwarded, not just queued
+        assert "destination unavailable" not in gw.log()
+    finally:
+        gw.stop()
+        pacs.stop()
+
+    t_gw = figures["wall"]
+    overhead = t_gw / t_direct - 1
+    benchmark.extra_info.update(
+        instances=n,
+        megabytes=round(mb, 2),
+        direct_s=round(t_direct, 3),
+        gateway_s=round(t_gw, 3),
+        overhead=round(overhead, 3),
+        gateway_cpu_s=round(figures["gateway_cpu"], 3),
+    )
+    lines = [
+        f"gateway benchmark: {n} instances, {mb:.1f} MB, {ASSOCIATIONS} associations, Orthanc",
+        f"  straight to Orthanc  {t_direct:6.2f} s  {n / t_direct:7.1f} inst/s  "
+        f"{mb / t_direct:6.1f} MB/s  (Orthanc CPU {pacs_cpu_direct:.2f} s)",
+        f"  through the gateway  {t_gw:6.2f} s  {n / t_gw:7.1f} inst/s  {mb / t_gw:6.1f} MB/s  "
+        f"(gateway CPU {figures['gateway_cpu']:.2f} s = {figures['gateway_cpu'] / t_gw:.0%} of a "
+        f"core; Orthanc CPU {figures['pacs_cpu']:.2f} s)",
+        f"  overhead of the gateway: {overhead:+.0%} wall time (target < +{TARGET_OVERHEAD:.0%})",
+    ]
+    with capsys.disabled():
+        print("\n" + "\n".join(lines))
+    if overhead > TARGET_OVERHEAD and not _disabled(request.config):
+        warnings.warn(f"the gateway adds {overhead:.0%} to the wall time", stacklevel=1)

@@ -1,0 +1,200 @@
+"""A throwaway Orthanc (the real PACS of the gateway tests and benchmarks), on loopback.
+
+Debian's ``orthanc`` package (``/usr/sbin/Orthanc``) and, when installed, ``orthanc-dicomweb``
+(its plugin gives DICOMweb: STOW-RS, QIDO-RS, WADO-RS). Each instance gets a temporary JSON
+configuration: DICOM and HTTP ports on 127.0.0.1 chosen at run time, storage and index in a
+temporary folder, AE title ``ORTHANC``, remote access and authentication off.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+INSTALL_HINT = (
+    "Orthanc is not installed: the gateway tests need a real PACS. Install it with\n"
+    "  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y orthanc "
+    "orthanc-dicomweb\n"
+    "(.ci/run does it)"
+)
+DICOMWEB_PLUGIN_DIRS = ("/usr/share/orthanc/plugins", "/usr/lib/orthanc")
+
+
+def find_orthanc() -> str | None:
+    """The Orthanc binary, or None."""
+    for candidate in (shutil.which("Orthanc"), "/usr/sbin/Orthanc", "/usr/bin/Orthanc"):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def find_dicomweb_plugin() -> str | None:
+    for d in DICOMWEB_PLUGIN_DIRS:
+        p = Path(d)
+        if p.is_dir():
+            for f in sorted(p.glob("libOrthancDicomWeb.so*")):
+                return str(f)
+    return None
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Orthanc:
+    """One Orthanc process. ``start()``, ``stop()``; ``start()`` again reuses its storage and
+    ports (a PACS that went down and came back)."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        aet: str = "ORTHANC",
+        dicom_port: int | None = None,
+        http_port: int | None = None,
+        modalities: dict[str, tuple[str, str, int]] | None = None,
+    ) -> None:
+        binary = find_orthanc()
+        if binary is None:
+            raise FileNotFoundError(INSTALL_HINT)
+        self.binary = binary
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.aet = aet
+        self.dicom_port = dicom_port or free_port()
+        self.http_port = http_port or free_port()
+        self.plugin = find_dicomweb_plugin()
+        self.config_path = self.workdir / "orthanc.json"
+        self.log_path = self.workdir / "orthanc.log"
+        config: dict[str, Any] = {
+            "Name": "dicomscrub-test",
+            "StorageDirectory": str(self.workdir / "storage"),
+            "IndexDirectory": str(self.workdir / "index"),
+            "StorageCompression": False,
+            "HttpServerEnabled": True,
+            "HttpPort": self.http_port,
+            "HttpThreadsCount": 8,
+            "DicomServerEnabled": True,
+            "DicomAet": aet,
+            "DicomPort": self.dicom_port,
+            "DicomCheckCalledAet": False,
+            "DicomAlwaysAllowStore": True,
+            "DicomAlwaysAllowEcho": True,
+            "DicomCheckModalityHost": False,
+            "DicomModalities": {k: list(v) for k, v in (modalities or {}).items()},
+            "UnknownSopClassAccepted": True,
+            "RemoteAccessAllowed": False,
+            "AuthenticationEnabled": False,
+            "SaveJobs": False,
+            "ConcurrentJobs": 1,
+            "StableAge": 3600,
+            "Plugins": [self.plugin] if self.plugin else [],
+            "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "EnableWado": True},
+        }
+        self.config_path.write_text(json.dumps(config, indent=2))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def dicomweb(self) -> str | None:
+        return f"{self.url}/dicom-web" if self.plugin else None
+
+    def start(self, timeout: float = 30.0) -> Orthanc:
+        if self.proc is not None and self.proc.poll() is None:
+            return self
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [self.binary, str(self.config_path)],
+            cwd=self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"Orthanc exited ({self.proc.returncode}): {self.log_tail()}")
+            try:
+                self.get_json("/system")
+                return self
+            except (OSError, urllib.error.URLError):
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"Orthanc did not answer within {timeout} s: {self.log_tail()}")
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def log_tail(self, n: int = 2000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    # -- REST ------------------------------------------------------------------------------------
+
+    def request(
+        self,
+        path: str,
+        *,
+        data: bytes | None = None,
+        method: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> bytes:
+        req = urllib.request.Request(
+            self.url + path, data=data, method=method, headers=headers or {}
+        )
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.read()
+
+    def get(self, path: str) -> bytes:
+        return self.request(path)
+
+    def get_json(self, path: str) -> Any:
+        return json.loads(self.request(path))
+
+    def instances(self) -> list[str]:
+        return list(self.get_json("/instances"))
+
+    def lookup_instance(self, sop_instance_uid: str) -> str | None:
+        """Orthanc's ID of the instance with this SOP Instance UID."""
+        found = json.loads(self.request("/tools/lookup", data=sop_instance_uid.encode()))
+        for f in found:
+            if f.get("Type") == "Instance":
+                return str(f["ID"])
+        return None
+
+    def delete_everything(self) -> None:
+        for pid in self.get_json("/patients"):
+            self.request(f"/patients/{pid}", method="DELETE")
+
+    def wait_for_instances(self, n: int, timeout: float = 30.0) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            ids = self.instances()
+            if len(ids) >= n or time.monotonic() > deadline:
+                return ids
+            time.sleep(0.2)

@@ -1,0 +1,649 @@
+"""End-to-end tests of ``dicomscrub serve`` and ``dicomscrub send`` against a real PACS.
+
+Orthanc (Debian's package, started on loopback by the session fixture) is the destination;
+its REST API (and DICOMweb, with the plugin) tells what it stored. A sender proposing each
+file's own transfer syntax sends real corpus files to the gateway, run as a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pydicom
+import pytest
+from gwproc import GATEWAY_AET, SENDER_AET
+from helpers import ENCAPSULATED_PREFIXES, dataset_differences, identities, pick_corpus
+from orthanc import Orthanc, free_port
+
+from dicomscrub import _core
+from dicomscrub.anonymizer import Anonymizer
+from dicomscrub.gateway.address import Address
+from dicomscrub.gateway.dimse import (
+    VERIFICATION,
+    ConnectFailed,
+    Requestor,
+    read_meta,
+    read_meta_file,
+)
+from dicomscrub.gateway.send import prepare, send_items
+from dicomscrub.gateway.spool import Spool
+
+from corpus import readable_files
+
+KEY_GATEWAY = b"gateway e2e key 4f1c: not a secret"
+KEY_DIRECT = b"gateway direct key 9a07: not a secret"
+DAMAGED = "MR_truncated.dcm"  # truncated Pixel Data: the core refuses it
+
+
+def _key_file(tmp: Path, secret: bytes) -> Path:
+    p = tmp / "project.key"
+    p.write_bytes(secret + b"\n")
+    return p
+
+
+def _send(paths: list[Path], to: Address, *, aet: str = SENDER_AET, n: int = 3) -> list[Any]:
+    items = prepare([(str(p), p.stat().st_size) for p in paths])
+    return send_items(items, to, calling_aet=aet, associations=n, dimse_timeout=30)
+
+
+def _report(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def corpus() -> dict[str, Any]:
+    return pick_corpus(readable_files(), 20)
+
+
+@pytest.fixture(scope="module")
+def direct(
+    orthanc: Orthanc, corpus: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> SimpleNamespace:
+    """The selection anonymized (another key) into a tree, pushed straight into Orthanc with
+    ``dicomscrub send``: what Orthanc accepts when sent to it directly."""
+    tmp = tmp_path_factory.mktemp("direct")
+    anon = Anonymizer(key=KEY_DIRECT)
+    tree = tmp / "tree"
+    outputs = []
+    for k, src in enumerate(corpus["files"]):
+        dst = tree / f"s{k // 8}" / f"{k:03d}.dcm"
+        anon.anonymize_file(src, dst)
+        outputs.append(dst)
+    report = tmp / "send.jsonl"
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dicomscrub",
+            "send",
+            str(tree),
+            "--to",
+            f"ORTHANC@127.0.0.1:{orthanc.dicom_port}",
+            "--associations",
+            "3",
+            "--report",
+            str(report),
+            "--calling-aet",
+            "DIRECT",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = _report(report)
+    by_path = {r["src"]: r for r in lines if r["type"] == "file"}
+    return SimpleNamespace(
+        outputs=outputs,
+        proc=proc,
+        lines=lines,
+        seconds=time.perf_counter() - t0,
+        accepted=[by_path[str(p)]["status"] == "ok" for p in outputs],
+        results=[by_path[str(p)] for p in outputs],
+    )
+
+
+@pytest.fixture(scope="module")
+def forwarded(
+    orthanc: Orthanc,
+    gateway_port: int,
+    corpus: dict[str, Any],
+    direct: SimpleNamespace,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> SimpleNamespace:
+    """The selection (and one damaged file) sent through ``dicomscrub serve --forward`` into
+    Orthanc; the gateway stopped cleanly afterwards."""
+    from gwproc import Serve
+
+    tmp = tmp_path_factory.mktemp("forward")
+    key = _key_file(tmp, KEY_GATEWAY)
+    spool, report = tmp / "spool", tmp / "report.jsonl"
+    gw = Serve(
+        gateway_port,
+        [
+            "--forward",
+            f"ORTHANC@127.0.0.1:{orthanc.dicom_port}",
+            "--allow-aet",
+            SENDER_AET,
+            "--allow-aet",
+            "OTHER",
+            "--spool",
+            str(spool),
+            "--key-file",
+            str(key),
+            "--report",
+            str(report),
+            "--forward-timeout",
+            "10",
+            "--progress",
+        ],
+        tmp,
+    ).start()
+    damaged = next(p for p in _all_corpus() if p.name == DAMAGED)
+    files = [*corpus["files"], damaged]
+    t0 = time.perf_counter()
+    results = _send(files, gw.address)
+    seconds = time.perf_counter() - t0
+    intruder = Requestor(gw.address, [(VERIFICATION, "1.2.840.10008.1.2")], calling_aet="INTRUDER")
+    try:
+        intruder.open()
+        rejected = False
+    except ConnectFailed as exc:
+        rejected = "rejected" in str(exc)
+    finally:
+        intruder.close()
+    code = gw.stop()
+    return SimpleNamespace(
+        files=files,
+        results=results,
+        seconds=seconds,
+        code=code,
+        log=gw.log(),
+        report=_report(report),
+        spool=spool,
+        key=key,
+        rejected=rejected,
+    )
+
+
+def _all_corpus() -> list[Path]:
+    from corpus import corpus_files
+
+    return list(corpus_files())
+
+
+# -- the selection -------------------------------------------------------------------------------
+
+
+def test_selection_covers_transfer_syntaxes(corpus: dict[str, Any]) -> None:
+    syntaxes = {read_meta_file(p).transfer_syntax for p in corpus["files"]}
+    encapsulated = {ts for ts in syntaxes if ts.startswith(ENCAPSULATED_PREFIXES)}
+    assert len(corpus["files"]) == 20
+    assert len(syntaxes) >= 8, syntaxes
+    assert len(encapsulated) >= 5, syntaxes
+    # the corpus files a sender cannot send as they are (no File Meta, a DICOMDIR) are few
+    total = corpus["sendable"] + len(corpus["unsendable"])
+    assert len(corpus["unsendable"]) <= 0.1 * total, corpus["unsendable"]
+
+
+# -- send ----------------------------------------------------------------------------------------
+
+
+def test_send_pushes_an_anonymized_tree(orthanc: Orthanc, direct: SimpleNamespace) -> None:
+    assert direct.proc.returncode in (0, 1), direct.proc.stderr
+    files = [r for r in direct.lines if r["type"] == "file"]
+    assert len(files) == len(direct.outputs)
+    summary = direct.lines[-1]
+    assert summary["type"] == "summary" and summary["files"] == len(direct.outputs)
+    # Orthanc refuses a few instances on its own (no Patient ID or Study/Series UID): those
+    # are failures with Orthanc's status, never silent
+    assert sum(direct.accepted) >= 0.75 * len(direct.outputs)
+    assert direct.proc.returncode == (0 if all(direct.accepted) else 1)
+    for r in files:
+        if r["status"] != "ok":
+            assert r["error_kind"] == "DestinationRefused" and "0x" in r["message"], r
+    for path, ok in zip(direct.outputs, direct.accepted, strict=True):
+        if not ok:
+            continue
+        sent = path.read_bytes()
+        oid = orthanc.lookup_instance(read_meta(sent).sop_instance)
+        assert oid is not None, path
+        stored = orthanc.get(f"/instances/{oid}/file")
+        assert dataset_differences(sent, stored) == [], path
+
+
+# -- serve --forward -----------------------------------------------------------------------------
+
+
+def test_gateway_answers_like_the_pacs(forwarded: SimpleNamespace, direct: SimpleNamespace) -> None:
+    """Success exactly for the instances Orthanc accepts when sent directly; its refusals come
+    back to the sender as they were; the damaged file fails with 0xC000 and a reason."""
+    *sel, damaged = forwarded.results
+    for r, ok, d in zip(sel, direct.accepted, direct.results, strict=True):
+        assert (r.status == "ok") == ok, (r, d)
+        if not ok:
+            assert r.error_kind == "DestinationRefused"
+            assert d["message"].split("answered ")[-1] in r.message, (r.message, d["message"])
+    assert damaged.status == "failed"
+    assert "0xC000" in damaged.message
+    assert forwarded.code == 0, forwarded.log
+
+
+def test_gateway_report_and_log(forwarded: SimpleNamespace, direct: SimpleNamespace) -> None:
+    lines = forwarded.report
+    files = [r for r in lines if r["type"] == "file"]
+    assert len(files) == len(forwarded.files)
+    summary = lines[-1]
+    assert summary["type"] == "summary"
+    n_ok = sum(direct.accepted)
+    assert summary["ok"] == n_ok and summary["failed"] == len(forwarded.files) - n_ok
+    assert summary["gateway"]["forwarded"] == n_ok and summary["gateway"]["queued"] == 0
+    assert summary["key_fingerprint"] == Anonymizer(key=KEY_GATEWAY).key.fingerprint
+    bad = [r for r in files if r["error_kind"] == "InvalidDicomError"]
+    assert len(bad) == 1 and "truncated" in bad[0]["message"] and bad[0]["offset"] is not None
+    assert "truncated" in forwarded.log and "0xC000" in forwarded.log  # the reason, logged
+    assert "received" in forwarded.log and "destination up" in forwarded.log  # progress lines
+    # the key never appears: log, report, queue
+    secret = KEY_GATEWAY.decode()
+    assert secret not in forwarded.log
+    blobs = [p.read_bytes() for p in forwarded.spool.rglob("*") if p.is_file()]
+    assert all(KEY_GATEWAY not in b for b in blobs)
+    assert secret not in json.dumps(lines)
+
+
+def test_disallowed_calling_aet_is_rejected(forwarded: SimpleNamespace) -> None:
+    assert forwarded.rejected
+    assert "'INTRUDER'" in forwarded.log and "rejected" in forwarded.log
+
+
+def test_orthanc_holds_what_the_core_makes(orthanc: Orthanc, forwarded: SimpleNamespace) -> None:
+    """Every accepted instance arrived; its data set is the core's output of its source (the
+    PACS writes its own File Meta); UIDs are the keyed ones; no identity reached Orthanc."""
+    anon = Anonymizer(key=KEY_GATEWAY)
+    sources = [p for p, r in zip(forwarded.files, forwarded.results, strict=True) if r.ok]
+    assert sources
+    stored_blobs = []
+    for src in sources:
+        expected = anon.anonymize_bytes(src.read_bytes())
+        meta = read_meta(expected)
+        oid = orthanc.lookup_instance(meta.sop_instance)
+        assert oid is not None, f"{src.name} did not arrive"
+        stored = orthanc.get(f"/instances/{oid}/file")
+        stored_blobs.append(stored)
+        assert dataset_differences(expected, stored) == [], src.name
+        tags = orthanc.get_json(f"/instances/{oid}/simplified-tags")
+        ds = pydicom.dcmread(src, stop_before_pixels=True, force=True)
+        for kw in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"):
+            assert tags[kw] == _core.keyed_uid(KEY_GATEWAY, str(ds[kw].value)), (src.name, kw)
+        for ident in identities(src):
+            assert ident not in json.dumps(tags), (src.name, ident)
+            assert ident.encode() not in stored, (src.name, ident)
+    # studies and series group as in the source
+    study_of = {}
+    for src in sources:
+        ds = pydicom.dcmread(src, stop_before_pixels=True, force=True)
+        study_of[str(ds.SeriesInstanceUID)] = str(ds.StudyInstanceUID)
+    for series, study in study_of.items():
+        oid = orthanc.lookup_instance(_core.keyed_uid(KEY_GATEWAY, series))
+        assert oid is None  # a series UID is not an instance
+        found = json.loads(
+            orthanc.request("/tools/lookup", data=_core.keyed_uid(KEY_GATEWAY, series).encode())
+        )
+        assert [f["Type"] for f in found] == ["Series"]
+        parent = orthanc.get_json(f"/series/{found[0]['ID']}/study")
+        assert parent["MainDicomTags"]["StudyInstanceUID"] == _core.keyed_uid(KEY_GATEWAY, study)
+    patients = orthanc.get_json("/patients?expand")
+    names = json.dumps(patients)
+    for src in sources:
+        for ident in identities(src):
+            assert ident not in names
+
+
+def test_orthanc_renders_through_the_gateway_what_it_renders_direct(
+    orthanc: Orthanc, forwarded: SimpleNamespace, direct: SimpleNamespace
+) -> None:
+    """A viewer can show what went through the gateway: Orthanc renders a preview of each
+    instance exactly when it renders the same instance sent to it directly (without a JPEG 2000
+    decoder plugin, it renders none of those either way)."""
+    anon = Anonymizer(key=KEY_GATEWAY)
+    rendered = 0
+    pairs = zip(forwarded.files, direct.outputs, direct.accepted, strict=False)
+    for src, sent_direct, ok in pairs:
+        if not ok:
+            continue
+        via = orthanc.lookup_instance(
+            read_meta(anon.anonymize_bytes(src.read_bytes())).sop_instance
+        )
+        straight = orthanc.lookup_instance(read_meta(sent_direct.read_bytes()).sop_instance)
+        assert via is not None and straight is not None
+        a, b = _preview(orthanc, via), _preview(orthanc, straight)
+        assert a == b, src.name
+        rendered += a == 200
+    assert rendered >= 8
+
+
+def _preview(o: Orthanc, oid: str) -> int:
+    try:
+        body = o.get(f"/instances/{oid}/preview")
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    assert body[:8] == b"\x89PNG\r\n\x1a\n"
+    return 200
+
+
+# -- destination down ----------------------------------------------------------------------------
+
+
+def test_destination_down_queue_survives_a_restart(
+    tmp_path: Path, corpus: dict[str, Any], direct: SimpleNamespace
+) -> None:
+    """Destination down: instances are queued durably before the sender hears Success; the
+    gateway killed (SIGKILL) and restarted drains the queue once the PACS is up (an instance
+    the PACS refuses then is kept aside, logged and reported); the PACS stopped later: queued
+    again, delivered when it is back. Every instance arrives once."""
+    from gwproc import Serve
+
+    from conftest import make_orthanc
+
+    pacs = make_orthanc(tmp_path / "pacs")  # not started: its port refuses connections
+    key = _key_file(tmp_path, KEY_GATEWAY + b"-down")
+    spool = tmp_path / "spool"
+    port = free_port()
+    args = [
+        "--forward",
+        f"ORTHANC@127.0.0.1:{pacs.dicom_port}",
+        "--allow-aet",
+        SENDER_AET,
+        "--spool",
+        str(spool),
+        "--key-file",
+        str(key),
+        "--retry-min",
+        "0.2",
+        "--retry-max",
+        "1",
+        "--forward-timeout",
+        "5",
+    ]
+    accepted = [p for p, ok in zip(corpus["files"], direct.accepted, strict=True) if ok]
+    refused = [p for p, ok in zip(corpus["files"], direct.accepted, strict=True) if not ok]
+    assert refused, "the selection should hold an instance Orthanc refuses"
+    files = [*accepted[:5], refused[0]]
+    later = accepted[5:8]
+    gw = Serve(port, args, tmp_path).start()
+    try:
+        results = _send(files, gw.address, n=2)
+        assert [r.status for r in results] == ["ok"] * len(files)
+    finally:
+        gw.kill()  # on the spot: what the sender heard must be on disk already
+    anon = Anonymizer(key=KEY_GATEWAY + b"-down")
+    expected = {}
+    for src in files:
+        out = anon.anonymize_bytes(src.read_bytes())
+        expected[read_meta(out).sop_instance] = out
+    with sqlite3.connect(spool / "queue.sqlite") as db:
+        rows = db.execute("SELECT sop_instance, file, state FROM queue").fetchall()
+    assert sorted(r[0] for r in rows) == sorted(expected) and {r[2] for r in rows} == {"queued"}
+    for uid, name, _ in rows:
+        queued = (spool / "files" / name).read_bytes()
+        assert (
+            queued[read_meta(queued).dataset_offset :]
+            == expected[uid][read_meta(expected[uid]).dataset_offset :]
+        )
+    assert "destination unavailable" in gw.log()
+
+    pacs.start()
+    try:
+        gw2 = Serve(port, args, tmp_path).start()
+        try:
+            ids = pacs.wait_for_instances(len(files) - 1, timeout=20)
+            assert len(ids) == len(files) - 1, gw2.log()
+            for uid, out in expected.items():
+                oid = pacs.lookup_instance(uid)
+                if oid is None:  # the refused one
+                    continue
+                assert dataset_differences(out, pacs.get(f"/instances/{oid}/file")) == []
+            deadline = time.monotonic() + 10
+            while _depth(spool) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert _depth(spool) == 0
+            assert len(list((spool / "dead").iterdir())) == 1
+            assert "refused by the destination after it was queued" in gw2.log()
+            # the PACS goes down while the gateway runs, then comes back
+            pacs.stop()
+            results = _send(later, gw2.address, n=1)
+            assert [r.status for r in results] == ["ok"] * len(later)
+            assert _depth(spool) == len(later)
+            pacs.start()
+            total = len(files) - 1 + len(later)
+            ids = pacs.wait_for_instances(total, timeout=20)
+            assert len(ids) == total, gw2.log()
+        finally:
+            assert gw2.stop() == 0
+        report = _report(spool / "report.jsonl")
+        notes = [r.get("note") for r in report if r["type"] == "file"]
+        assert notes.count("queued") == len(files) + len(later)
+        assert notes.count("delivered-from-queue") == total
+        assert notes.count("refused-after-queueing") == 1
+        summary = report[-1]
+        assert summary["type"] == "summary" and summary["gateway"]["queue_depth"] == 0
+        assert summary["gateway"]["dead"] == 1
+        assert len(pacs.instances()) == total  # each once
+    finally:
+        pacs.stop()
+
+
+def _depth(spool: Path) -> int:
+    with sqlite3.connect(spool / "queue.sqlite") as db:
+        return int(db.execute("SELECT COUNT(*) FROM queue WHERE state='queued'").fetchone()[0])
+
+
+def test_spool_recovery_keeps_rows_and_drops_orphans(tmp_path: Path) -> None:
+    s = Spool(tmp_path / "sp")
+    e = s.put(
+        sop_class="1.2", sop_instance="1.2.3", transfer_syntax="1.2.840.10008.1.2.1", data=b"x" * 10
+    )
+    (tmp_path / "sp" / "files" / "orphan.dcm").write_bytes(b"y")
+    (tmp_path / "sp" / "tmp" / "staged.dcm").write_bytes(b"z")
+    s.close()
+    s = Spool(tmp_path / "sp")
+    try:
+        assert s.recovered == {"removed_files": 2, "missing": 0, "queued": 1}
+        assert [x.sop_instance for x in s.due()] == ["1.2.3"]
+        assert os.path.exists(e.path)
+        with pytest.raises(Exception, match="another dicomscrub run"):
+            Spool(tmp_path / "sp")  # one gateway per spool
+    finally:
+        s.close()
+
+
+# -- serve --out, --stow -------------------------------------------------------------------------
+
+
+def test_serve_out_dir_writes_layout_and_journal(
+    tmp_path: Path, corpus: dict[str, Any], serve: Any
+) -> None:
+    key = _key_file(tmp_path, KEY_GATEWAY)
+    out = tmp_path / "out"
+    gw = serve(free_port(), ["--out", str(out), "--allow-aet", SENDER_AET, "--key-file", str(key)])
+    files = corpus["files"][:5]
+    results = _send(files, gw.address, n=2)
+    assert [r.status for r in results] == ["ok"] * len(files)
+    # an AE title that is not allowed cannot associate
+    with pytest.raises(ConnectFailed, match="rejected"):
+        Requestor(gw.address, [(VERIFICATION, "1.2.840.10008.1.2")], calling_aet="NOPE").open()
+    assert gw.stop() == 0
+    anon = Anonymizer(key=KEY_GATEWAY)
+    written = sorted(p for p in out.rglob("*.dcm") if ".dicomscrub" not in p.parts)
+    assert len(written) == len(files)
+    for src in files:
+        exp = anon.anonymize_bytes(src.read_bytes())
+        m = read_meta(exp)
+        match = [p for p in written if p.name == f"{m.sop_instance}.dcm"]
+        assert len(match) == 1, src.name
+        got = match[0].read_bytes()
+        assert got[read_meta(got).dataset_offset :] == exp[m.dataset_offset :]
+        rel = match[0].relative_to(out).parts
+        assert len(rel) == 4  # patient/study/series/sop.dcm
+    with sqlite3.connect(out / ".dicomscrub" / "journal.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM files WHERE status='ok'").fetchone()[0] == 5
+        assert db.execute("SELECT layout FROM runs").fetchall() == [("patient/study/series",)]
+    lines = _report(out / ".dicomscrub" / "report.jsonl")
+    assert lines[-1]["type"] == "summary" and lines[-1]["ok"] == 5
+
+
+def test_serve_stow_rs_into_orthanc_dicomweb(
+    orthanc: Orthanc, tmp_path: Path, corpus: dict[str, Any], serve: Any
+) -> None:
+    if orthanc.dicomweb is None:
+        pytest.fail(
+            "the orthanc-dicomweb plugin is not installed: apt-get install -y orthanc-dicomweb",
+            pytrace=False,
+        )
+    secret = KEY_GATEWAY + b"-stow"
+    key = _key_file(tmp_path, secret)
+    gw = serve(
+        free_port(),
+        [
+            "--stow",
+            f"{orthanc.dicomweb}/studies",
+            "--allow-aet",
+            SENDER_AET,
+            "--spool",
+            str(tmp_path / "spool"),
+            "--key-file",
+            str(key),
+        ],
+    )
+    files = corpus["files"][:6]
+    results = _send(files, gw.address, n=2)
+    assert gw.stop() == 0
+    anon = Anonymizer(key=secret)
+    stored = 0
+    for src, r in zip(files, results, strict=True):
+        exp = anon.anonymize_bytes(src.read_bytes())
+        m = read_meta(exp)
+        oid = orthanc.lookup_instance(m.sop_instance)
+        assert (oid is not None) == r.ok, (src.name, r)
+        if oid is None:
+            continue
+        stored += 1
+        # QIDO-RS finds it; WADO-RS gives back the same data set (pixel data included)
+        tags = orthanc.get_json(f"/instances/{oid}/simplified-tags")
+        found = orthanc.get_json(f"/dicom-web/instances?SOPInstanceUID={m.sop_instance}")
+        assert len(found) == 1
+        wado = _wado_instance(
+            orthanc, tags["StudyInstanceUID"], tags["SeriesInstanceUID"], m.sop_instance
+        )
+        assert dataset_differences(exp, wado) == [], src.name
+    assert stored >= 4
+
+
+def _wado_instance(o: Orthanc, study: str, series: str, sop: str) -> bytes:
+    body = o.request(
+        f"/dicom-web/studies/{study}/series/{series}/instances/{sop}",
+        headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'},
+    )
+    boundary = body.split(b"\r\n", 1)[0]
+    part = body.split(boundary)[1]
+    return part.split(b"\r\n\r\n", 1)[1].rsplit(b"\r\n", 1)[0]
+
+
+# -- TLS -----------------------------------------------------------------------------------------
+
+
+def test_serve_over_tls(tmp_path: Path, serve: Any) -> None:
+    import shutil
+    import ssl
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed (needed to make a test certificate)")
+    cert, pkey = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(pkey),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    from gwproc import Serve
+
+    gw = Serve(
+        port,
+        [
+            "--out",
+            str(tmp_path / "out"),
+            "--allow-aet",
+            SENDER_AET,
+            "--tls-cert",
+            str(cert),
+            "--tls-key",
+            str(pkey),
+            "--key-file",
+            str(_key_file(tmp_path, KEY_GATEWAY)),
+        ],
+        tmp_path,
+    )
+    gw.proc = None
+    # readiness through TLS (the plain C-ECHO of Serve.start would fail)
+    log = open(gw.log_path, "wb")
+    gw.proc = subprocess.Popen(gw.argv, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    ctx = ssl.create_default_context(cafile=str(cert))
+    addr = Address(GATEWAY_AET, "127.0.0.1", port)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            req = Requestor(
+                addr,
+                [(VERIFICATION, "1.2.840.10008.1.2")],
+                calling_aet=SENDER_AET,
+                tls=ctx,
+                connect_timeout=1,
+            )
+            try:
+                assert req.echo() == 0
+                break
+            except ConnectFailed:
+                assert time.monotonic() < deadline, gw.log()
+                time.sleep(0.2)
+            finally:
+                req.close()
+        plain = Requestor(
+            addr,
+            [(VERIFICATION, "1.2.840.10008.1.2")],
+            calling_aet=SENDER_AET,
+            connect_timeout=2,
+            dimse_timeout=2,
+        )
+        with pytest.raises(ConnectFailed):
+            plain.open()
+        plain.close()
+    finally:
+        assert gw.stop() == 0
