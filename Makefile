@@ -14,9 +14,9 @@ $(PY):
 	$(PIP) install -q --upgrade pip
 
 .PHONY: install
-install: $(PY) ## venv + release build of the extension + test dependencies
+install: $(PY) ## venv + release build of the extension + test, dask, gateway and bench extras
 	$(PIP) install -q maturin
-	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q -e '.[test,dask,gateway,bench]'
 
 .PHONY: build-dev
 build-dev: ## debug build of the extension into the venv (fast to compile)

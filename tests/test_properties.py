@@ -212,23 +212,19 @@ def tm_values() -> st.SearchStrategy[str]:
     ).map(lambda t: f"{t[0]:02d}{t[1]:02d}{t[2]:02d}{t[3]}")
 
 
-def ui_values() -> st.SearchStrategy[str]:
+def ui_values(empty: bool = True) -> st.SearchStrategy[str]:
     arc = _digits(0, 10**9).map(str)
-    built = st.lists(arc, min_size=1, max_size=6).map(lambda parts: "1.2." + ".".join(parts))
+    built = st.lists(arc, min_size=1, max_size=5).map(lambda parts: "1.2." + ".".join(parts))
     registry = st.sampled_from(
         ["1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.1"]
     )
-    return built.filter(lambda u: len(u) <= 64) | registry | st.just("")
+    return built | registry | st.just("") if empty else built
 
 
 def pn_values(lang: Lang) -> st.SearchStrategy[str]:
     component = st.sampled_from(lang.words) | lang.text(8, exclude="^=\\")
     group = st.lists(component, min_size=1, max_size=5).map("^".join)
-    return (
-        st.lists(group, min_size=1, max_size=3)
-        .map("=".join)
-        .filter(lambda v: all(len(g) <= 64 for g in v.split("=")))
-    )
+    return st.lists(group.map(lambda g: g[:64]), min_size=1, max_size=3).map("=".join)
 
 
 _NUMBERS = {
@@ -434,7 +430,7 @@ def files(draw: st.DrawFn, syntax: str) -> bytes:
     ds.PatientName = draw(pn_values(lang))
     ds.PatientID = draw(st.sampled_from(lang.words) | lang.text(64, exclude="\\"))
     ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    ds.SOPInstanceUID = draw(ui_values().filter(lambda u: u != ""))
+    ds.SOPInstanceUID = draw(ui_values(empty=False))
     if draw(st.integers(0, 4)) == 0:
         ds.PixelData = draw(st.binary(min_size=2, max_size=64).map(lambda b: b[: len(b) // 2 * 2]))
         ds["PixelData"].VR = "OW"

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import click
 import pydicom
+import pydicom.data
 import pytest
 from click.testing import CliRunner
-from pydicom.data import get_testdata_file
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
@@ -40,6 +40,14 @@ FILES = [
     "test-SR.dcm",
     "reportsi.dcm",
 ]
+
+
+_TEST_FILES = Path(pydicom.data.__file__).parent / "test_files"
+
+
+def get_testdata_file(name: str) -> str:
+    """A file of pydicom's own test files (found locally: pydicom's helper may download)."""
+    return str(next(p for p in sorted(_TEST_FILES.rglob(name)) if p.is_file()))
 
 
 def _read(path: Path) -> Dataset:

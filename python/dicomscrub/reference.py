@@ -62,7 +62,8 @@ R8  Dates: each ``\\`` value is stripped of spaces, then read as one value if it
     years 0001-9999, becomes empty (its position in a multi-valued element is kept). Single-value
     reading wins: DT "2020-2021" is year 2020 with UTC offset -2021, not a range.
 R9  Maximum lengths are counted in characters (code points) of the decoded text, per value (each
-    ``\\``-separated value); PN is cut per component group. VRs not in the table are never cut.
+    ``\\``-separated value); PN is cut per component group. VRs not in the table are never cut,
+    nor are shifted dates (they keep their input's precision; a range is kept whole).
 R10 "Cannot be encoded" applies to every new text value (replace, dummy, pseudonym, clean, insert):
     pydicom's encoder raises under ``writing_validation_mode = RAISE``. Without (0008,0005)
     pydicom's default repertoire is ISO 8859-1 (pydicom's "iso8859"); the VRs that do not use the
@@ -462,11 +463,11 @@ def _empty_element(tag: int, vr: str) -> DataElement:
     return DataElement(tag, vr, _empty_value_for_vr(vr))
 
 
-def _text_element(tag: int, vr: str, text: str, charset: Any) -> DataElement:
-    """An element holding ``text`` (cut, encoded in ``charset``) exactly as pydicom would read it
-    back from a file; emptied when the text cannot be encoded."""
+def _text_element(tag: int, vr: str, text: str, charset: Any, cut: bool = True) -> DataElement:
+    """An element holding ``text`` (cut unless told not to, encoded in ``charset``) exactly as
+    pydicom would read it back from a file; emptied when the text cannot be encoded."""
     encodings = _encodings(charset)
-    data = _encode(_cut(text, vr), vr, encodings)
+    data = _encode(_cut(text, vr) if cut else text, vr, encodings)
     if data is None:
         return _empty_element(tag, vr)
     if len(data) % 2:
@@ -832,7 +833,9 @@ def _edited(elem: DataElement, vr: str, rule: Mapping[str, Any], run: _Run, char
             return None  # the action does not fit this element: keep (R4)
     if new_text == _text_of(elem):
         return None  # R11
-    return _text_element(tag, vr, new_text, charset)
+    # R9: shifted dates keep the precision they had, so they are never cut (a range may be
+    # longer than the VR's maximum and is kept whole, each side moved).
+    return _text_element(tag, vr, new_text, charset, cut=action != "shift_date")
 
 
 def _edit_dataset(src: Dataset, dst: Dataset, run: _Run, inherited: Any, mode: str) -> None:

@@ -613,9 +613,9 @@ def _changed(action: str, vr: str) -> bool:
     """Whether a rule with ``action`` changes an element of VR ``vr`` (reference R4)."""
     if action in _CHANGING:
         return True
-    if action == "uid":
-        return vr == "UI"
-    if action in ("pseudonym", "clean"):
+    if action in ("uid", "pseudonym"):
+        return True  # mapped, or emptied when the VR cannot hold it (reference R4)
+    if action == "clean":
         return vr in reference.TEXT_VRS
     if action == "shift_date":
         return vr in ("DA", "DT")
@@ -634,29 +634,32 @@ def _category(tag: int, vr: str, action: str) -> str | None:
     return None
 
 
-def _collect(
-    ds: Dataset,
-    plan: Mapping[str, Any],
-    prefix: str,
-    gone: bool,
-    cleaning: bool,
-    out: list[_Needle],
-    vocabulary: set[str],
-) -> None:
-    """Collect the identifying values of ``ds`` that the plan changes into ``out``, and the
-    values of the public, non-identifying elements it keeps into ``vocabulary``."""
+@dataclass
+class _Collecting:
+    plan: Mapping[str, Any]
+    top: Dataset  # the source's top-level data set (rule conditions look at it)
+    out: list[_Needle]
+    vocabulary: set[str]
+
+
+def _collect(ds: Dataset, run: _Collecting, prefix: str, gone: bool, mode: str) -> None:
+    """Collect the identifying values of ``ds`` that the plan changes into ``run.out``, and the
+    values of the public, non-identifying elements it keeps into ``run.vocabulary``. ``mode``
+    is the reference's: "clean" or "dummy" inside a sequence with that rule (R5, R20)."""
+    vocabulary = run.vocabulary
     for elem in ds:
         tag, vr = int(elem.tag), _vr(elem)
-        rule = reference.rule_for(ds, elem, plan)
-        action = rule["action"]
-        if cleaning and action == "keep" and vr in reference.TEXT_VRS:
+        action = reference.rule_for(ds, elem, run.plan, run.top)["action"]
+        if mode == "clean" and action == "keep" and vr in reference.TEXT_VRS:
             action = "clean"
+        elif mode == "dummy" and action == "keep" and vr in reference.FREE_TEXT_VRS:
+            action = "dummy"
         path = prefix + reference._name(tag)
         if vr == "SQ":
             removed = gone or action in ("remove", "empty")
+            inner = action if action in ("clean", "dummy") else mode
             for i, item in enumerate(elem.value or []):
-                clean = cleaning or action == "clean"
-                _collect(item, plan, f"{path}[{i}].", removed, clean, out, vocabulary)
+                _collect(item, run, f"{path}[{i}].", removed, inner)
             continue
         changed = gone or _changed(action, vr)
         category = _category(tag, vr, action)
@@ -673,7 +676,7 @@ def _collect(
             if category == UID_CATEGORY and value.startswith(reference.REGISTRY_UID_ROOT):
                 continue
             parts = _name_parts(value) if category == PERSON_NAME else [value]
-            out.extend(_Needle(category, p, path) for p in parts)
+            run.out.extend(_Needle(category, p, path) for p in parts)
 
 
 def _words(text: str) -> list[str]:
@@ -738,7 +741,7 @@ def identifying_values(
 def _needles(ds: Dataset, plan: Mapping[str, Any], written: frozenset[str]) -> list[_Needle]:
     raw: list[_Needle] = []
     vocabulary: set[str] = set()
-    _collect(ds, plan, "", False, False, raw, vocabulary)
+    _collect(ds, _Collecting(plan, ds, raw, vocabulary), "", False, "keep")
     seen: set[str] = set()
     out = []
     for n in raw:

@@ -563,6 +563,8 @@ impl<'s, S: Source> Parser<'s, S> {
             Scope::Defined(end) | Scope::Undefined(end) => end,
         };
         let mut pos = start;
+        // Private creators of this data set, for the VRs of pydicom's private dictionary.
+        let mut creators: Vec<(Tag, String)> = Vec::new();
         loop {
             match scope {
                 Scope::Defined(end) if pos >= end => return Ok(pos),
@@ -589,8 +591,28 @@ impl<'s, S: Source> Parser<'s, S> {
                 };
                 return Err(self.err(pos, None, kind).into());
             }
-            let h = self.read_header(pos, explicit, little)?;
+            let mut h = self.read_header(pos, explicit, little)?;
             let tag = h.tag;
+            // pydicom reads a private element of a known creator, implicit or written as UN,
+            // with its private dictionary VR (rules and values must see the same VR).
+            if tag.is_private()
+                && (h.form == HeaderForm::Implicit || h.vr_raw == *b"UN")
+                && !tag.is_private_creator()
+            {
+                let creator = tag
+                    .private_creator_tag()
+                    .and_then(|c| creators.iter().find(|(t, _)| *t == c))
+                    .map(|(_, v)| v.as_str());
+                if let Some(vr) = creator.and_then(|c| dictionary::private_vr(tag, c)) {
+                    let is_items = vr != VR::SQ
+                        || h.length == UNDEFINED
+                        || h.length == 0
+                        || self.starts_with_item(pos + h.form.header_len(), little);
+                    if vr != VR::UN && is_items {
+                        h.vr = vr;
+                    }
+                }
+            }
             if tag == tag::ITEM_DELIMITATION {
                 match scope {
                     Scope::Undefined(_) => return Ok(pos + 8),
@@ -657,8 +679,20 @@ impl<'s, S: Source> Parser<'s, S> {
             };
             self.nodes[idx].end = end;
             self.nodes[idx].subtree_end = self.nodes.len() as u32;
+            if tag.is_private_creator() && h.length != UNDEFINED && h.length <= 256 {
+                let (off, n) = self.nodes[idx].value_range();
+                let raw = self.src.read_vec(off, n)?;
+                let v = String::from_utf8_lossy(&raw)
+                    .trim_end_matches([' ', '\0'])
+                    .to_string();
+                creators.push((tag, v));
+            }
             pos = end;
         }
+    }
+
+    fn starts_with_item(&mut self, offset: u64, little: bool) -> bool {
+        matches!(self.item_header(offset, little), Ok((t, _)) if t == tag::ITEM)
     }
 
     /// An element of undefined length: encapsulated pixel data, or a sequence.

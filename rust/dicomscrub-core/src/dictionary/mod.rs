@@ -1,7 +1,10 @@
 //! The standard data dictionary (generated from pydicom's, see python/tools/gen_dictionary.py):
 //! the VR of implicit-VR elements and whether a public tag is known at all.
 
+#[rustfmt::skip]
 mod generated;
+#[rustfmt::skip]
+mod private_generated;
 
 use crate::tag::Tag;
 use crate::vr::VR;
@@ -35,6 +38,28 @@ pub fn lookup(tag: Tag) -> Option<(VR, &'static str)> {
         .iter()
         .find(|m| tag.0 & m.mask == m.value)
         .map(|m| (m.vr, m.keyword))
+}
+
+/// The VR pydicom's private dictionary gives a private data element of a known creator: the
+/// exact tag, then `ggggxxee` (any block), then `ggxxxxee`, as pydicom looks it up.
+pub fn private_vr(tag: Tag, creator: &str) -> Option<VR> {
+    let table = private_generated::PRIVATE;
+    let start = table.partition_point(|e| e.0 < creator);
+    let rows = &table[start..start + table[start..].partition_point(|e| e.0 == creator)];
+    if rows.is_empty() {
+        return None;
+    }
+    let (g, e) = (tag.group(), tag.element());
+    let keys = [
+        format!("{g:04X}{e:04X}"),
+        format!("{g:04X}xx{:02X}", e & 0xFF),
+        format!("{:02X}xxxx{:02X}", g >> 8, e & 0xFF),
+    ];
+    keys.iter().find_map(|k| {
+        rows.binary_search_by(|r| r.1.cmp(k.as_str()))
+            .ok()
+            .map(|i| rows[i].2)
+    })
 }
 
 /// The VR an implicit-VR element is read with.
@@ -71,5 +96,12 @@ mod tests {
         assert_eq!(implicit_vr(Tag(0x0008_0000)), VR::UL);
         assert!(!is_known(Tag(0x0010_9999)));
         assert!(generated::ENTRIES.windows(2).all(|w| w[0].tag < w[1].tag));
+        let p = private_generated::PRIVATE;
+        assert!(p.windows(2).all(|w| (w[0].0, w[0].1) < (w[1].0, w[1].1)));
+        assert_eq!(
+            private_vr(Tag(0x2001_103C), "Philips Imaging DD 002"),
+            Some(VR::SQ)
+        );
+        assert_eq!(private_vr(Tag(0x2001_103C), "nobody"), None);
     }
 }
