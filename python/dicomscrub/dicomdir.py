@@ -284,6 +284,7 @@ def _build(
     for instance, comps in chosen:
         instance.node._record.ReferencedFileID = list(comps)
     tmp = temp_name(dst)
+    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)  # a folder of no outputs
     try:
         with open(tmp, "wb") as fp:
             fs._write_dicomdir(DicomFileLike(fp))

@@ -106,7 +106,7 @@ def write_private(pkg: Path, version: str) -> None:
         "/// (private creator, tag key with `x` for the block, VR), sorted by creator then key.",
         "pub static PRIVATE: &[(&str, &str, VR)] = &[",
     ]
-    lines += [f"    ({rust_str(c)}, \"{k}\", VR::{vr})," for c, k, vr in rows]
+    lines += [f'    ({rust_str(c)}, "{k}", VR::{vr}),' for c, k, vr in rows]
     lines += ["];", ""]
     PRIVATE_OUT.write_text("\n".join(lines), encoding="utf-8")
 
