@@ -128,6 +128,8 @@ class Anonymizer:
         progress_stream: TextIO | None = None,
         cluster: Any = None,
         batch_bytes: int | None = None,
+        linkage: StrPath | None = None,
+        linkage_in_dst: bool = False,
     ) -> Report:
         """Anonymize every file under ``src`` into ``dst``; resumable (see :mod:`dicomscrub.tree`).
 
@@ -143,6 +145,10 @@ class Anonymizer:
           a ``distributed.Client``, a cluster object, ``"local:N"`` or a scheduler address or
           file; SRC and DST must then be on a file system every worker shares, at the same
           paths. ``batch_bytes`` caps the bytes of a batch there (``jobs``: threads per batch).
+        - ``linkage``: also write this file (mode 0600; ``.csv``: CSV, else JSON Lines) mapping
+          each output's original Patient ID and Study/Series/SOP Instance UIDs to the
+          pseudonymized ones (:mod:`dicomscrub.linkage`); refused inside ``dst`` (ValueError)
+          unless ``linkage_in_dst``. A dry run writes none.
 
         Raises before any work for usage errors (ValueError, RunLockedError when another run holds
         ``dst``, OutputError when ``dst`` holds another plan's outputs); never for a file.
@@ -157,6 +163,8 @@ class Anonymizer:
             report_path=os.fspath(report_path) if report_path is not None else None,
             batch_size=batch_size,
             stream=progress_stream,
+            linkage=os.fspath(linkage) if linkage is not None else None,
+            linkage_in_dst=linkage_in_dst,
         )
         if cluster is not None:
             from dicomscrub.cluster import ClusterTreeRun

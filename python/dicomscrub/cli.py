@@ -6,7 +6,10 @@ not failures), 1 some file failed, 2 usage, profile, key or destination error.
 
 Extension point: every module named in :data:`EXTENSIONS` that can be imported is asked to add
 its commands: it defines ``register(cli: click.Group) -> None`` (``dicomscrub.validate`` adds
-``verify`` and ``scan`` that way). A missing extension module is simply not registered.
+``verify`` and ``scan`` that way). A missing extension module is simply not registered. A module
+is imported when one of the commands :data:`EXTENSIONS` lists for it is run, or when the list of
+commands is shown (``--help``), never before: ``dicomscrub run`` does not pay for pydicom, which
+``verify`` and ``scan`` need (issue 6: no interpreter-heavy imports before the first file).
 """
 
 from __future__ import annotations
@@ -25,8 +28,12 @@ from dicomscrub.errors import DicomScrubError, KeyFileError, ProfileError, RunLo
 from dicomscrub.profiles import EDITION, Profile, list_options
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-#: modules that add subcommands through ``register(cli)``
-EXTENSIONS: tuple[str, ...] = ("dicomscrub.validate", "dicomscrub.bench", "dicomscrub.gateway.cli")
+#: modules that add subcommands through ``register(cli)``, with the commands each adds
+EXTENSIONS: dict[str, tuple[str, ...]] = {
+    "dicomscrub.validate": ("verify", "scan"),
+    "dicomscrub.bench": ("bench",),
+    "dicomscrub.gateway.cli": ("serve", "send"),
+}
 PROFILES = {
     "basic": "the PS3.15 Basic Application Level Confidentiality Profile (+ options)",
     "keep-all": "changes nothing: outputs identical to their inputs (for tests)",
@@ -102,7 +109,42 @@ def _anonymizer(profile: str, options: Sequence[str], key_file: str | None) -> A
         _fail(str(exc))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """The ``dicomscrub`` group: the commands of :data:`EXTENSIONS` are added on first use."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._loaded: set[str] = set()
+
+    def load_extension(self, name: str) -> None:
+        """Import extension module ``name`` (once) and let it add its commands."""
+        if name in self._loaded:
+            return
+        self._loaded.add(name)
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                return  # not written yet
+            raise
+        register = getattr(module, "register", None)
+        if callable(register):
+            register(self)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            for name, commands in EXTENSIONS.items():
+                if cmd_name in commands:
+                    self.load_extension(name)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        for name in EXTENSIONS:
+            self.load_extension(name)
+        return super().list_commands(ctx)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="dicomscrub", message="%(prog)s %(version)s")
 def cli() -> None:
     """dicomscrub: fast DICOM de-identification (PS3.15 profiles, a Rust core)."""
@@ -146,6 +188,20 @@ def cli() -> None:
     "(tcp://host:8786), a scheduler file, or local:N (N local worker processes). SRC and DST "
     "must be on a file system every worker mounts at the same paths.",
 )
+@click.option(
+    "--linkage",
+    "linkage",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Also write FILE (mode 0600; .csv: CSV, else JSON Lines) mapping original Patient IDs "
+    "and Study/Series/SOP Instance UIDs to the pseudonymized ones. Keep it apart: refused "
+    "inside DST.",
+)
+@click.option(
+    "--allow-linkage-in-dst",
+    is_flag=True,
+    help="Write the --linkage file even inside DST (it would travel with the data).",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, hidden=True)
 def run(
     src: str,
@@ -161,6 +217,8 @@ def run(
     report_path: str | None,
     progress: bool | None,
     dask_address: str | None,
+    linkage: str | None,
+    allow_linkage_in_dst: bool,
     batch_size: int,
 ) -> None:
     """Anonymize every file under SRC into DST (resumable: run it again to finish)."""
@@ -180,6 +238,8 @@ def run(
             report_path=report_path,
             batch_size=batch_size,
             cluster=dask_address or None,
+            linkage=linkage,
+            linkage_in_dst=allow_linkage_in_dst,
         )
     except (RunLockedError, ProfileError, KeyFileError) as exc:
         _fail(str(exc))
@@ -196,6 +256,8 @@ def run(
         click.echo(f"{'report':<8}  {report.report_path}")
         if report.failed:
             click.echo(f"{'failures':<8}  {report.quarantine_path}")
+        if report.linkage_path:
+            click.echo(f"{'linkage':<8}  {report.linkage_path} (original identifiers: mode 0600)")
     sys.exit(EXIT_OK if report.success else EXIT_FAILED)
 
 
@@ -315,25 +377,6 @@ def profile_show(profile: str, options: tuple[str, ...]) -> None:
     opts = ", ".join(p.options) or "none"
     click.echo(f"# profile {p.name}, options: {opts}; DICOM PS3.15 edition {EDITION}", err=True)
     click.echo(json.dumps(p.to_plan(), indent=2, ensure_ascii=False))
-
-
-# -- extensions ----------------------------------------------------------------------------------
-
-
-def _load_extensions(group: click.Group) -> None:
-    for name in EXTENSIONS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue  # not written yet
-            raise
-        register = getattr(module, "register", None)
-        if callable(register):
-            register(group)
-
-
-_load_extensions(cli)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -48,6 +48,7 @@ __all__ = [
     "read_source",
     "referenced_file_ids",
     "regenerate",
+    "safe_file_id",
     "valid_file_id",
 ]
 
@@ -85,6 +86,27 @@ class SourceDicomdir:
         """The File IDs whose components hold one of the records' identifying values (the
         Patient ID as a folder name...): a new DICOMDIR would repeat them."""
         return [os.path.join(*c) for c in self.file_ids if leaks(c, self.identifying)]
+
+    def unsafe(self) -> list[str]:
+        """The File IDs that could lead outside the DICOMDIR's folder (see
+        :func:`safe_file_id`), as DICOM writes them (``\\``-separated)."""
+        return ["\\".join(c) for c in self.file_ids if not safe_file_id(c)]
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def safe_file_id(components: Sequence[str]) -> bool:
+    """A File ID that stays inside its DICOMDIR's folder once joined to it: no ``..``
+    component, no absolute one (``/x``, ``C:``), no ``/`` or ``\\`` or NUL inside a component.
+    (A safe File ID may still be invalid: see :func:`valid_file_id`.)"""
+    return bool(components) and all(
+        c != ".."
+        and not os.path.isabs(c)
+        and not _DRIVE.match(c)
+        and not any(ch in c for ch in "/\\\x00")
+        for c in components
+    )
 
 
 _ID_KEYWORDS = ("PatientID", "AccessionNumber", "StudyID", "IssuerOfPatientID")

@@ -6,16 +6,15 @@ output), so one sweep (:func:`dicomscrub.walk.remove_temp_files`) cleans both af
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import itertools
 import os
 import shutil
+from typing import Any
 
 from dicomscrub.errors import OutputError
 
 _counter = itertools.count()
-_libc: ctypes.CDLL | None = None
+_libc: Any = None  # the C library as ctypes sees it (ctypes is imported on the first sync)
 
 __all__ = ["copy_atomic", "move_noreplace", "syncfs", "temp_name"]
 
@@ -62,10 +61,17 @@ def copy_atomic(src: str, dst: str, *, overwrite: bool = False) -> int:
 def syncfs(path: str) -> None:
     """Flush the whole file system holding ``path`` once (``syncfs(2)``; ``sync(2)`` where
     unavailable): the group commit of a batch."""
+    import ctypes
+
     global _libc
     if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-    fn = getattr(_libc, "syncfs", None)
+        # the symbols of the running process, libc's among them: no ctypes.util.find_library,
+        # which runs ldconfig in a subprocess (and imports subprocess and tempfile to do so)
+        try:
+            _libc = ctypes.CDLL(None, use_errno=True)
+        except OSError:  # pragma: no cover - a platform without dlopen(NULL)
+            _libc = False
+    fn = getattr(_libc, "syncfs", None) if _libc else None
     if fn is None:
         os.sync()
         return

@@ -73,6 +73,16 @@ class LayoutNamer:
             safe = _TRANSFORMING_UID if vr == "UI" else _TRANSFORMING_TEXT
             self._derived[name] = effective_action(plan, tag, vr) in safe
 
+    @property
+    def keeps_any(self) -> bool:
+        """Does the plan keep one of the IDs (keep-all, retain-uids, a ``keep`` rule...)?"""
+        return not all(self._derived.values())
+
+    def pseudonymized(self, name: str, value: str | None) -> str | None:
+        """``value`` of the ID ``name`` as paths and reports may show it: the output's value when
+        the plan transforms that attribute, else its keyed pseudonym ``K-...``."""
+        return self._value(name, value)
+
     def _value(self, name: str, value: str | None) -> str | None:
         if not value:
             return None

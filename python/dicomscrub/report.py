@@ -130,6 +130,7 @@ class Report:
     report_path: str | None = None
     journal_path: str | None = None
     quarantine_path: str | None = None
+    linkage_path: str | None = None  # the linkage file, when one was asked for (mode 0600)
     cluster: dict[str, Any] | None = None  # a Dask run: workers, batches, retries (cluster.py)
 
     @property
@@ -206,6 +207,7 @@ class Report:
             "report_path": self.report_path,
             "journal_path": self.journal_path,
             "quarantine_path": self.quarantine_path,
+            **({"linkage_path": self.linkage_path} if self.linkage_path else {}),
             **({"cluster": self.cluster} if self.cluster is not None else {}),
         }  # fmt: skip
 

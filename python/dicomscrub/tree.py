@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TextIO
 
 from dicomscrub import _core, dicomdir
@@ -32,6 +32,7 @@ from dicomscrub.errors import DicomScrubError, OutputError
 from dicomscrub.fsutil import copy_atomic, move_noreplace, syncfs
 from dicomscrub.journal import Journal, Row
 from dicomscrub.layout import LAYOUTS, LayoutNamer, mirror_path
+from dicomscrub.linkage import LinkageWriter, header_ids
 from dicomscrub.lock import RunLock
 from dicomscrub.progress import Progress, should_show
 from dicomscrub.report import (
@@ -54,8 +55,14 @@ BATCH_SIZE = 256
 DRY_RUN_SAMPLE = 3
 DRY_RUN_MAX_BYTES = 64 << 20
 NOT_QUARANTINED = frozenset({"OutputError"})  # failures that say nothing about the input
+UNSAFE_PATH = "UnsafePath"  # error_kind: the output would be written outside DST (refused)
 
-__all__ = ["BATCH_SIZE", "TreeOptions", "TreeRun"]
+__all__ = ["BATCH_SIZE", "UNSAFE_PATH", "TreeOptions", "TreeRun"]
+
+
+def _within(path: str, root: str) -> bool:
+    """Is the (resolved) ``path`` ``root`` or under it?"""
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 @dataclass
@@ -72,6 +79,8 @@ class TreeOptions:
     batch_size: int = BATCH_SIZE
     sample: int = DRY_RUN_SAMPLE
     stream: TextIO | None = None  # progress output (stderr)
+    linkage: str | None = None  # original -> pseudonymized IDs (mode 0600), when asked
+    linkage_in_dst: bool = False  # allow the linkage file inside DST
 
 
 @dataclass
@@ -122,7 +131,11 @@ class TreeRun:
         self.state = os.path.join(self.dst, STATE_DIR)
         self.staging = os.path.join(self.state, "staging")
         self.mirror = options.layout == "mirror"
-        self.namer = None if self.mirror else LayoutNamer(anonymizer.plan, anonymizer.key.secret)
+        self.ids_namer = LayoutNamer(anonymizer.plan, anonymizer.key.secret)
+        self.namer = None if self.mirror else self.ids_namer
+        self.linkage: LinkageWriter | None = None
+        self._dst_real = os.path.realpath(self.dst)
+        self._real_dirs: dict[str, str] = {}  # folder -> its realpath (reset every batch)
         self.report = Report(
             src=self.src,
             dst=self.dst,
@@ -151,6 +164,29 @@ class TreeRun:
             raise ValueError("the destination must differ from the source")
         if o.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if not _within(os.path.realpath(self.state), os.path.realpath(self.dst)):
+            raise OutputError(
+                f"{self.state} is a symbolic link leading outside the destination: refused "
+                "(remove it)",
+                path=self.state,
+            )
+        if os.path.isdir(self.state):  # the journal, report, lock, staging: never through a link
+            with os.scandir(self.state) as it:
+                links = sorted(x.path for x in it if x.is_symlink())
+            if links:
+                raise OutputError(
+                    f"{links[0]} is a symbolic link: the run's own files are never written "
+                    "through one (remove it)",
+                    path=links[0],
+                )
+        if o.linkage is not None and not o.linkage_in_dst:
+            real = os.path.realpath(o.linkage)
+            if _within(real, os.path.realpath(self.dst)):
+                raise ValueError(
+                    f"the linkage file {o.linkage} would be inside the destination {self.dst}, "
+                    "where it would travel with the de-identified data: write it elsewhere (or "
+                    "force it: --allow-linkage-in-dst, linkage_in_dst=True)"
+                )
 
     def _walk(self) -> Iterator[Entry]:
         return walk(self.src, exclude=[self.dst] if os.path.isdir(self.dst) else [])
@@ -162,6 +198,7 @@ class TreeRun:
         if self.opts.dry_run:
             return self._dry_run()
         os.makedirs(self.state, exist_ok=True)
+        self._dst_real = os.path.realpath(self.dst)
         with RunLock(os.path.join(self.state, "lock")):
             journal = Journal(os.path.join(self.state, "journal.sqlite"))
             try:
@@ -188,7 +225,7 @@ class TreeRun:
             )
         if journal.interrupted():
             for d in journal.take_pending():
-                _unlink(d)
+                self._unlink_output(os.fsdecode(d))
             remove_temp_files(self.dst)
         shutil.rmtree(self.staging, ignore_errors=True)
         if not self.mirror:
@@ -209,6 +246,8 @@ class TreeRun:
         self.progress = Progress(stream, enabled=should_show(stream, self.opts.progress))
         self.progress.count_in_background(lambda: (e.size for e in self._walk()))
         self.dicomdirs: list[Entry] = []
+        if self.opts.linkage is not None:
+            self.linkage = LinkageWriter(self.opts.linkage)
         t0 = time.perf_counter()
         try:
             self._batches()
@@ -216,12 +255,19 @@ class TreeRun:
                 rb = os.fsencode(e.rel)
                 done = None if self._changed else self._dicomdir_resumed(e, rb)
                 if done is not None:
-                    self._emit([(e, rb, done)], None, skip_journal={id(done)})
+                    self._emit([(e, rb, done)], None, skip_journal={id(done)}, linkage=False)
                 else:
-                    self._emit([(e, rb, self._dicomdir(e))], None)
+                    self._emit([(e, rb, self._dicomdir(e))], None, linkage=False)
+        except BaseException:
+            if self.linkage is not None:
+                self.linkage.discard()
+            raise
         finally:
             self.report.duration = time.perf_counter() - t0
             self.progress.close()
+        if self.linkage is not None:
+            self.linkage.commit()
+            self.report.linkage_path = self.linkage.path
         self.report.quarantine_path = self._write_quarantine()
         self.writer.summary(self.report)
         self.writer.close()
@@ -258,6 +304,7 @@ class TreeRun:
     def _prepare(self, chunk: list[Entry]) -> _Batch:
         """Decide each file (resume, refuse, process), then mark the work pending."""
         self._batch_no += 1
+        self._real_dirs.clear()
         anon, o = self.anon, self.opts
         rels = [os.fsencode(e.rel) for e in chunk]
         rows = self.journal.lookup(rels)
@@ -282,7 +329,10 @@ class TreeRun:
             )
             if self.mirror:
                 item.dst = mirror_path(self.dst, e.rel)
-                if os.path.lexists(item.dst):
+                outside = self._outside(item.dst)
+                if outside is not None:
+                    item.result = self._refused(e, item.dst, outside)
+                elif os.path.lexists(item.dst):
                     if item.dst == own:
                         to_delete.append(own)  # ours, from an older version of the source
                     elif not o.overwrite:
@@ -306,7 +356,7 @@ class TreeRun:
         if pending:
             batch.batch_id = self.journal.begin_batch(self.run_id, pending, anon.plan_id)
         for d in to_delete:  # after the pending commit: a crash now redoes these files
-            _unlink(d)
+            self._unlink_output(d)
             self._changed = True
         return batch
 
@@ -360,18 +410,22 @@ class TreeRun:
             r = FileResult.from_record(rec)
             if r.status == "ok" and self.namer is not None:
                 final, renamed = self._layout_name(item, r, claimed)
-                if final is None:
-                    target = self._layout_target(item, r)
+                outside = self._outside(final) if final is not None else None
+                if final is None or outside is not None:
                     _unlink(r.dst or "")
+                    if final is None:
+                        kind = "OutputError"
+                        message = (
+                            "output exists already (not made by this destination's runs): "
+                            f"{self._layout_target(item, r)}"
+                        )
+                    else:
+                        kind = UNSAFE_PATH
+                        message = self._refused(item.entry, final, outside or "").message
                     r = FileResult.from_record(
-                        rec,
-                        status="failed",
-                        error_kind="OutputError",
-                        message=f"output exists already (not made by this destination's runs): "
-                        f"{target}",
-                        dst=None,
+                        rec, status="failed", error_kind=kind, message=message, dst=None,
                         actions={},
-                    )
+                    )  # fmt: skip
                 else:
                     claimed.add(final)
                     placed.append(item)
@@ -446,17 +500,70 @@ class TreeRun:
         results: list[tuple[Entry, bytes, FileResult]],
         batch_id: int | None,
         skip_journal: set[int] = frozenset(),  # type: ignore[assignment]
+        linkage: bool = True,
     ) -> None:
         rows = [(rb, e.size, e.mtime_ns, r) for e, rb, r in results if id(r) not in skip_journal]
         if rows or batch_id is not None:
             self.journal.finish_batch(batch_id, rows, self.anon.plan_id, self.run_id)
         nbytes = 0
         for e, _rb, r in results:
-            self.writer.file(r)
+            if linkage and self.linkage is not None and r.status == "ok":
+                self._link(e, r)
+            self.writer.file(self._public(r))
             self.report.add(r)
             nbytes += e.size
         self.writer.flush()
         self.progress.advance(len(results), nbytes)
+
+    # -- safety: paths inside DST, IDs pseudonymized in reports ---------------------------
+
+    def _outside(self, path: str) -> str | None:
+        """Where ``path`` really leads when that is outside DST (a symbolic link in DST on the
+        way, or at the end), else None. Folders are resolved once per batch."""
+        folder, name = os.path.split(path)
+        real = self._real_dirs.get(folder)
+        if real is None:
+            real = self._real_dirs[folder] = os.path.realpath(folder)
+        target = (
+            os.path.realpath(path)
+            if os.path.islink(path)
+            else os.path.normpath(os.path.join(real, name))
+        )
+        return None if _within(target, self._dst_real) else target
+
+    def _refused(self, e: Entry, path: str, real: str) -> FileResult:
+        return FileResult(
+            src=e.path, dst=None, status="failed", error_kind=UNSAFE_PATH,
+            message=f"refused: the output {path} would be written outside the destination, at "
+            f"{real} (a symbolic link in the destination leads there)",
+        )  # fmt: skip
+
+    def _unlink_output(self, path: str) -> None:
+        """Delete an output of ours, never through a symbolic link leading out of DST."""
+        if self._outside(path) is None:
+            _unlink(path)
+
+    def _public(self, r: FileResult) -> FileResult:
+        """``r`` as the report shows it: an ID the plan keeps as it is (keep-all, retain-uids,
+        a ``keep`` rule) appears as the keyed pseudonym the layout uses, never as the value."""
+        if not self.ids_namer.keeps_any or not (r.ids or r.sop_instance_uid):
+            return r
+        shown = self.ids_namer.pseudonymized
+        return replace(
+            r,
+            ids={k: shown(k, v) or v for k, v in r.ids.items()},
+            sop_instance_uid=shown("SOPInstanceUID", r.sop_instance_uid),
+        )
+
+    def _link(self, e: Entry, r: FileResult) -> None:
+        """The linkage row of an output (originals from the source's header)."""
+        assert self.linkage is not None
+        pseudo = dict(r.ids)
+        if r.sop_instance_uid:
+            pseudo["SOPInstanceUID"] = r.sop_instance_uid
+        if not pseudo and r.dst:  # resumed, or copied unparsed (keep-all): read the output
+            pseudo = header_ids(r.dst)
+        self.linkage.add(e.path, r.dst, pseudo)
 
     # -- DICOMDIR --------------------------------------------------------------------------
 
@@ -483,10 +590,24 @@ class TreeRun:
             return not_copied(
                 "the patient/study/series layout renames the files a DICOMDIR references"
             )
+        outside = self._outside(out)
+        if outside is not None:
+            r = self._refused(e, out, outside)
+            r.bytes_in, r.note = e.size, NOTE_DICOMDIR_NOT_COPIED
+            return r
         try:
             source = dicomdir.read_source(e.path)
         except dicomdir.DicomdirError as exc:
             return not_copied(str(exc))
+        unsafe = source.unsafe()
+        if unsafe:
+            return FileResult(
+                src=e.path, dst=None, status="failed", error_kind=UNSAFE_PATH, bytes_in=e.size,
+                note=NOTE_DICOMDIR_NOT_COPIED,
+                message=f"refused: {len(unsafe)} referenced File IDs lead outside the file-set's "
+                f"folder ('..', absolute or path-separator components, e.g. {unsafe[0]!r}); no "
+                "DICOMDIR is written for it",
+            )  # fmt: skip
         leaking = source.leaking()
         if leaking:
             return not_copied(

@@ -9,7 +9,11 @@ README.md for the JSON format and provenance). The output is compact Python data
 so that the same input always gives byte-identical output; it is committed. ``--check`` writes
 nothing and exits with status 1 when the committed file differs from what would be generated.
 
-Only the standard library is used, so a new edition is one re-run.
+Besides the standard's tables, each Table E.1-1 row carries the VR that pydicom's data dictionary
+gives its tag, and the row's keyword is checked to name that tag in the dictionary: that is all
+the built-in profile needs from a dictionary, so ``Profile.basic()`` (and ``dicomscrub run``)
+never import pydicom (issue 6). Custom rules still ask pydicom's dictionary when they are parsed.
+pydicom is the only dependency outside the standard library, so a new edition is one re-run.
 """
 
 from __future__ import annotations
@@ -31,10 +35,33 @@ CID_7050 = "cid-7050.json"
 
 KNOWN_CODES = {"D", "Z", "X", "K", "C", "U", "Z/D", "X/Z", "X/D", "X/Z/D", "X/Z/U*"}
 TAG_RE = re.compile(r"^\(([0-9A-Fa-fx]{4}),([0-9A-Fa-fx]{4})\)$")
+#: a generated E.1-1 row: (tag, keyword, name, retired, basic code, options, VR)
+RowData = tuple[str, str | None, str, bool, str, tuple[tuple[int, str], ...], str | None]
 
 
 class TableError(Exception):
     """The source tables are not what this generator understands."""
+
+
+def _dictionary_vr(key: str, keyword: str | None) -> str | None:
+    """The data dictionary's VR of a row (``"OB or OW"`` kept as is), checking its keyword.
+
+    None for the private-attributes row, for a whole group (a wildcard row without keyword,
+    ``50xxxxxx``) and for a tag the dictionary does not know. This is what the built-in plan
+    used to ask pydicom for at run time (``table.Row.vr``).
+    """
+    from pydicom.datadict import dictionary_VR, keyword_for_tag
+
+    if key == "ggggeeee" or ("x" in key and keyword is None):
+        return None
+    tag = int(key.replace("x", "0"), 16)
+    if keyword is not None and keyword_for_tag(tag) != keyword:
+        found = keyword_for_tag(tag) or "nothing"
+        raise TableError(f"{key}: keyword {keyword!r}, the data dictionary says {found!r}")
+    try:
+        return str(dictionary_VR(tag))
+    except KeyError:
+        return None
 
 
 def _load(directory: Path, name: str) -> dict[str, Any]:
@@ -91,7 +118,7 @@ def build(directory: Path) -> str:
         if code not in KNOWN_CODES:
             raise TableError(f"unknown action code {code!r} in the legend")
 
-    rows: list[tuple[str, str | None, str, bool, str, tuple[tuple[int, str], ...]]] = []
+    rows: list[RowData] = []
     for row in table["rows"]:
         codes = [row["actions"][k] for k in keys]
         for code in codes:
@@ -101,7 +128,8 @@ def build(directory: Path) -> str:
             raise TableError(f"{row['tag']}: no Basic Profile code")
         options = tuple((i, code) for i, code in enumerate(codes) if i and code)
         key = _tag_key(row)
-        rows.append((key, row["keyword"], row["name"], bool(row["retired"]), codes[0], options))
+        vr = _dictionary_vr(key, row["keyword"])
+        rows.append((key, row["keyword"], row["name"], bool(row["retired"]), codes[0], options, vr))
     rows.sort(key=lambda r: r[0])
     if len(rows) != table["row_count"] or len({r[0] for r in rows}) != len(rows):
         raise TableError("E.1-1: row count mismatch or duplicate tags")
@@ -147,10 +175,11 @@ def build(directory: Path) -> str:
         ),
         ")",
         "",
-        "# Table E.1-1 rows, sorted by tag: (tag, keyword, name, retired, basic code, options).",
-        '# tag: 8 characters, upper-case hex with "x" for a wildcard digit ("60xx4000"), or',
+        "# Table E.1-1 rows, sorted by tag: (tag, keyword, name, retired, basic code, options,",
+        '# VR). tag: 8 characters, upper-case hex with "x" for a wildcard digit ("60xx4000"), or',
         '# "ggggeeee" for the private-attributes row. options: (index in COLUMNS, code) for',
-        "# each non-empty option cell.",
+        "# each non-empty option cell. VR: pydicom's data dictionary's (\"OB or OW\" as is), None",
+        "# for the private row, a whole group or an unknown tag; the keyword names the tag there.",
         "E1_1 = (",
         *(f"    {r!r}," for r in rows),
         ")",

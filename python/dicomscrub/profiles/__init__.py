@@ -11,6 +11,9 @@
 Modules, one per concept: ``table`` (the generated PS3.15 tables), ``options``, ``resolution``
 (the rule that turns a table row into a plan rule), ``rules`` (custom rules), ``custom`` (TOML
 profiles), ``plan`` (assembling the plan), ``tags`` / ``vr`` (dictionary helpers).
+
+The built-in profile reads its data dictionary facts from the generated tables: building it
+imports neither pydicom nor the TOML parser; custom profiles import them when they are parsed.
 """
 
 from __future__ import annotations
@@ -19,13 +22,15 @@ import copy
 import json
 from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
-from dicomscrub.profiles import custom, simple
 from dicomscrub.profiles.options import OPTIONS, normalize
 from dicomscrub.profiles.plan import Settings, build_plan
-from dicomscrub.profiles.rules import CustomRule
 from dicomscrub.profiles.table import EDITION
+
+if TYPE_CHECKING:
+    from dicomscrub.profiles import custom
+    from dicomscrub.profiles.rules import CustomRule
 
 __all__ = ["EDITION", "Profile", "list_options"]
 
@@ -84,11 +89,15 @@ class Profile:
     @classmethod
     def load(cls, path: str | PathLike[str]) -> Profile:
         """A custom profile from a TOML file (docs/profiles.md, docs/examples/site.toml)."""
+        from dicomscrub.profiles import custom
+
         return cls._from_custom(custom.load(path))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, name: str = "custom") -> Profile:
         """A custom profile from the structure a TOML profile has (``rules``, ``options``...)."""
+        from dicomscrub.profiles import custom
+
         return cls._from_custom(custom.parse(data, name=name))
 
     @classmethod
@@ -107,6 +116,8 @@ class Profile:
         basic profile with ``options``.
         """
         if isinstance(rules, Mapping):
+            from dicomscrub.profiles import simple
+
             return cls._rules_only(name, simple.rules_plan(rules))
         return cls.from_dict({"options": list(options), "rules": list(rules)}, name=name)
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from pydicom.datadict import DicomDictionary, tag_for_keyword
+from typing import TYPE_CHECKING, Any
 
 from dicomscrub.profiles.options import BY_NAME
 from dicomscrub.profiles.resolution import FULL_DATES, MODIFIED_DATES, Rule, standard_rules
-from dicomscrub.profiles.rules import CustomRule
-from dicomscrub.profiles.table import CID_7050, COLUMNS
+from dicomscrub.profiles.table import CID_7050, COLUMNS, ROW_TAGS
 from dicomscrub.profiles.tags import hex8
+
+if TYPE_CHECKING:
+    from dicomscrub.profiles.rules import CustomRule
 
 PLAN_VERSION = 1
 BASIC_CODE = COLUMNS[0].code  # 113100
@@ -81,15 +81,22 @@ def identifying_tags(options: Iterable[str], extra: Iterable[str] = ()) -> list[
         keywords += IDENTIFYING_INSTITUTION
     if "retain-device-identity" not in options:
         keywords += IDENTIFYING_DEVICE
-    tags = {hex8(_tag(k)) for k in keywords} | set(extra)
+    tags = {_tag(k) for k in keywords} | set(extra)
     return sorted(tags)
 
 
-def _tag(keyword: str) -> int:
-    tag = tag_for_keyword(keyword)
-    if tag is None:  # pragma: no cover - the lists above are checked by the tests
-        raise KeyError(keyword)
-    return int(tag)
+def _tag(keyword: str) -> str:
+    """The tag of ``keyword``: from Table E.1-1, whose keywords the generator checked against
+    the data dictionary (so no dictionary is loaded), else from pydicom's dictionary."""
+    tag = ROW_TAGS.get(keyword)
+    if tag is None:  # with 2024c every keyword above is a row of E.1-1
+        from dicomscrub.profiles.vr import keyword_tag
+
+        number = keyword_tag(keyword)
+        if number is None:  # the lists above are checked by the tests
+            raise KeyError(keyword)
+        tag = hex8(number)
+    return tag
 
 
 def method_text(name: str, options: Sequence[str]) -> str:
@@ -183,6 +190,8 @@ def _apply_custom(
     if vr_at and mask_at and vr_at[0] < mask_at[-1]:
         # a VR rule before a mask rule: the plan would try the mask first on any tag it does
         # not name, so name every dictionary tag the custom rules cover
+        from pydicom.datadict import DicomDictionary
+
         universe |= {hex8(t) for t in DicomDictionary if any(r.covers(t) for r in rules)}
     for tag in sorted(universe):
         entry = _chain((r for r in rules if r.covers(int(tag, 16))), tags.get(tag))

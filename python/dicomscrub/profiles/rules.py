@@ -29,8 +29,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydicom.datadict import keyword_dict
-
 from dicomscrub.profiles.suggest import did_you_mean
 from dicomscrub.profiles.tags import (
     display,
@@ -49,6 +47,7 @@ from dicomscrub.profiles.vr import (
     check_value,
     dictionary_vr,
     is_binary,
+    keyword_tag,
     repeater_keywords,
 )
 
@@ -133,8 +132,9 @@ def public_tag(text: Any) -> str:
     """A keyword or ``(gggg,eeee)`` of a public attribute -> ``"GGGGEEEE"``; ValueError if not."""
     if not isinstance(text, str):
         raise ValueError(f"expected a keyword or a tag such as '(0010,0020)', got {text!r}")
-    if text in keyword_dict:
-        return hex8(keyword_dict[text])
+    tag = keyword_tag(text)
+    if tag is not None:
+        return hex8(tag)
     pattern = parse_pattern(text)
     if pattern is None:
         if text in repeater_keywords():
@@ -166,8 +166,9 @@ def _selector(table: Mapping[str, Any]) -> tuple[str, Any]:
 def _select(key: str, text: str) -> tuple[CustomRule, str | None]:
     """The selector part of the rule (``rule`` left empty) and the VR the dictionary gives it."""
     if key == "keyword":
-        if text in keyword_dict:
-            tag = hex8(keyword_dict[text])
+        number = keyword_tag(text)
+        if number is not None:
+            tag = hex8(number)
             return CustomRule("tag", {}, tag=tag), dictionary_vr(int(tag, 16))
         if text in repeater_keywords():
             pattern = repeater_keywords()[text]
@@ -314,8 +315,9 @@ def _condition_tag(key: str, text: Any) -> str:
     if not isinstance(text, str):
         raise RuleError(where, f"{key} must be a string, got {text!r}")
     if key == "keyword":
-        if text in keyword_dict:
-            tag = hex8(keyword_dict[text])
+        number = keyword_tag(text)
+        if number is not None:
+            tag = hex8(number)
         elif text in repeater_keywords():
             raise RuleError(where, f"{text!r} is a repeating-group attribute, not one attribute")
         else:

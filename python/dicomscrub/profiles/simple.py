@@ -16,8 +16,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pydicom.datadict import tag_for_keyword
-
 from dicomscrub.errors import ProfileError
 from dicomscrub.profiles.suggest import did_you_mean
 
@@ -52,10 +50,10 @@ def rules_plan(rules: Mapping[str, Any]) -> dict[str, Any]:
         rule = _action(selector, action)
         m = _TAG.match(selector.strip())
         if m is None:
+            from pydicom.datadict import keyword_dict, tag_for_keyword
+
             tag = tag_for_keyword(selector)
             if tag is None:
-                from pydicom.datadict import keyword_dict
-
                 raise ProfileError(
                     f"rule {selector!r}: not a keyword or a tag"
                     f"{did_you_mean(selector, list(keyword_dict))}"

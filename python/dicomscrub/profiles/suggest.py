@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 
@@ -17,6 +16,8 @@ def nearest(word: str, choices: Iterable[str], *, always: bool = False) -> str |
     folded = word.casefold()
     if folded in by_folded:
         return by_folded[folded]
+    import difflib  # only when a name is wrong
+
     found = difflib.get_close_matches(folded, by_folded, n=1, cutoff=0.0 if always else 0.6)
     return by_folded[found[0]] if found else None
 

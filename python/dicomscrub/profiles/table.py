@@ -1,6 +1,8 @@
 """The PS3.15 Annex E tables (generated into ``_ps3_15.py``) as typed rows.
 
-``python/tools/gen_profiles.py`` writes the data; this module only gives it names.
+``python/tools/gen_profiles.py`` writes the data; this module only gives it names. The data
+includes what the built-in profile needs from the data dictionary (each row's VR; its keyword,
+checked against the dictionary), so that nothing here imports pydicom.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from typing import Literal, NamedTuple
 
 from dicomscrub.profiles import _ps3_15
 from dicomscrub.profiles.tags import pattern_mask
-from dicomscrub.profiles.vr import dictionary_vr
 
 EDITION: str = _ps3_15.EDITION
 
@@ -34,6 +35,8 @@ class Row(NamedTuple):
     retired: bool
     basic: str  # the Basic Profile code: "X", "Z/D", ...
     option_codes: tuple[tuple[int, str], ...]  # (index in COLUMNS, code), non-empty cells only
+    #: the data dictionary's VR (``"OB or OW"`` kept as is); None for a whole group or private
+    vr: str | None
 
     @property
     def kind(self) -> Literal["exact", "mask", "private"]:
@@ -53,13 +56,6 @@ class Row(NamedTuple):
         if self.kind == "private":
             raise ValueError("the private-attributes row has no mask (any odd group)")
         return pattern_mask(self.tag)
-
-    @property
-    def vr(self) -> str | None:
-        """The dictionary VR (``"OB or OW"`` kept as is); None for a whole group or private."""
-        if self.kind == "private" or (self.kind == "mask" and self.keyword is None):
-            return None
-        return dictionary_vr(self.mask[1])
 
     def code(self, column: str) -> str | None:
         """The code in ``column`` (a :class:`Column` key), None for an empty cell."""
@@ -84,6 +80,9 @@ COLUMN_INDEX = {c.key: i for i, c in enumerate(COLUMNS)}
 ROWS: tuple[Row, ...] = tuple(Row(*r) for r in _ps3_15.E1_1)
 #: Table E.3.10-1, sorted by (creator, group, element)
 SAFE_PRIVATE: tuple[SafePrivate, ...] = tuple(SafePrivate(*r) for r in _ps3_15.SAFE_PRIVATE)
+#: keyword -> tag (8 hex digits) of the exact rows of Table E.1-1: the generator checked that
+#: each keyword names its tag in the data dictionary
+ROW_TAGS: dict[str, str] = {r.keyword: r.tag for r in ROWS if r.keyword and r.kind == "exact"}
 #: Table E.1-1a: action code -> meaning
 ACTION_CODES: dict[str, str] = dict(_ps3_15.ACTION_CODES)
 #: CID 7050: code value -> (coding scheme designator, code meaning)

@@ -2,15 +2,14 @@
 
 The classes follow docs/plan.md: ``TEXT`` are the VRs that ``clean`` rewrites, ``BINARY`` the VRs
 on which a text replacement cannot be encoded (``replace`` / ``dummy`` empty them).
+
+The dictionary look-ups and value checks use pydicom, imported when one of them is first called:
+custom rules need them, the built-in profile does not (its VRs are generated into the tables).
 """
 
 from __future__ import annotations
 
 from functools import cache
-
-from pydicom import config
-from pydicom.datadict import RepeatersDictionary, dictionary_VR, keyword_dict
-from pydicom.valuerep import validate_value
 
 #: every VR of PS3.5 Table 6.2-1
 ALL = frozenset(
@@ -55,6 +54,8 @@ def is_binary(vr: str | None) -> bool:
 
 def dictionary_vr(tag: int) -> str | None:
     """The data dictionary's VR of a public tag (repeating groups included), else None."""
+    from pydicom.datadict import dictionary_VR
+
     try:
         return str(dictionary_VR(tag))
     except KeyError:
@@ -64,6 +65,8 @@ def dictionary_vr(tag: int) -> str | None:
 @cache
 def repeater_keywords() -> dict[str, str]:
     """Keyword -> 8-character pattern (``"60xx3000"``) of the repeating-group dictionary."""
+    from pydicom.datadict import RepeatersDictionary
+
     return {
         entry[4]: pattern.upper().replace("X", "x")
         for pattern, entry in RepeatersDictionary.items()
@@ -71,9 +74,18 @@ def repeater_keywords() -> dict[str, str]:
     }
 
 
+def keyword_tag(keyword: str) -> int | None:
+    """The tag of a keyword of the data dictionary (repeating groups excluded), else None."""
+    from pydicom.datadict import keyword_dict
+
+    return keyword_dict.get(keyword)
+
+
 @cache
 def all_keywords() -> tuple[str, ...]:
     """Every keyword of the data dictionary, repeating groups included, sorted."""
+    from pydicom.datadict import keyword_dict
+
     return tuple(sorted({k for k in keyword_dict if k} | set(repeater_keywords())))
 
 
@@ -84,6 +96,9 @@ def check_value(vr: str, value: str) -> str | None:
     """
     if vr in BINARY or vr == "SQ":
         return f"a text value cannot be written to a {vr} element"
+    from pydicom import config
+    from pydicom.valuerep import validate_value
+
     values = [value] if vr in SINGLE_VALUED else value.split("\\")
     for v in values:
         limit = MAX_LENGTH.get(vr)
