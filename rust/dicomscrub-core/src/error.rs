@@ -183,8 +183,8 @@ impl Error {
             Error::Plan(_) => "ProfileError",
             Error::OutputExists { .. } | Error::Output { .. } => "OutputError",
             Error::Io { .. } => "OSError",
-            Error::File { .. } => unreachable_kind(),
-            Error::Panic(_) => "DicomScrubError",
+            // root() never returns the File wrapper; a panic is the base class
+            Error::File { .. } | Error::Panic(_) => "DicomScrubError",
         }
     }
 
@@ -211,10 +211,6 @@ impl Error {
             })
         )
     }
-}
-
-const fn unreachable_kind() -> &'static str {
-    "DicomScrubError"
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
