@@ -11,6 +11,7 @@ pub mod dates;
 pub mod dictionary;
 pub mod dump;
 pub mod error;
+pub mod fasthash;
 pub mod io;
 pub mod keyed;
 pub mod parse;

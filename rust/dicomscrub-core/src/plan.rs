@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use crate::dictionary;
 use crate::error::{Error, Result};
+use crate::fasthash::FastMap;
 use crate::keyed::Keys;
 use crate::tag::{self, Tag};
 use crate::vr::VR;
@@ -55,7 +56,7 @@ pub struct Rule {
 
 /// Decoded top-level values of a file, read before the rewrite (condition and source tags),
 /// trailing padding removed.
-pub type TopValues = HashMap<Tag, String>;
+pub type TopValues = FastMap<Tag, String>;
 
 impl Cond {
     fn holds(&self, top: &TopValues) -> bool {
@@ -85,25 +86,25 @@ pub struct NewElement {
 
 #[derive(Debug)]
 pub struct Plan {
-    tags: HashMap<u32, Vec<Rule>>,
+    tags: FastMap<u32, Vec<Rule>>,
     /// (creator, group, element byte) -> rules
-    creators: HashMap<(String, u16, u8), Vec<Rule>>,
+    creators: FastMap<(String, u16, u8), Vec<Rule>>,
     creator_groups: HashSet<(String, u16)>,
     keep_creators_with_rules: bool,
     private_default: Vec<Rule>,
     masks: Vec<(u32, u32, Vec<Rule>)>,
-    vrs: HashMap<VR, Vec<Rule>>,
+    vrs: FastMap<VR, Vec<Rule>>,
     unknown_public: Vec<Rule>,
     default: Vec<Rule>,
     /// Regular expressions masked in cleaned text, after the identifying tokens.
     pub clean_patterns: Vec<regex::Regex>,
-    pub dummies: HashMap<VR, String>,
+    pub dummies: FastMap<VR, String>,
     pub identifying: HashSet<u32>,
     /// (source tag, max days)
     pub date_shift: Option<(Tag, u32)>,
     pub insert: Vec<NewElement>,
     /// Elements inserted into every item of the sequences of a tag, at any depth.
-    pub insert_in: HashMap<u32, Vec<NewElement>>,
+    pub insert_in: FastMap<u32, Vec<NewElement>>,
     pub keys: Keys,
     /// Some rule cleans text: identifying tokens must be collected first.
     pub needs_tokens: bool,
@@ -323,13 +324,13 @@ impl Plan {
                 j.version
             )));
         }
-        let mut tags = HashMap::new();
+        let mut tags = FastMap::default();
         for (t, r) in j.tags {
             let tag = parse_tag(&t)?;
             tags.insert(tag.0, parse_rules(Some(r), &t)?);
         }
         let private = j.private.unwrap_or_default();
-        let mut creators = HashMap::new();
+        let mut creators = FastMap::default();
         let mut creator_groups = HashSet::new();
         for (creator, groups) in private.creators {
             for (g, elements) in groups {
@@ -366,7 +367,7 @@ impl Plan {
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
-        let mut vrs = HashMap::new();
+        let mut vrs = FastMap::default();
         for (v, r) in j.vrs {
             vrs.insert(parse_vr(&v)?, parse_rules(Some(r), &v)?);
         }
@@ -377,7 +378,7 @@ impl Plan {
             .iter()
             .map(|p| regex::Regex::new(p).map_err(|e| bad(format!("clean pattern {p:?}: {e}"))))
             .collect::<Result<Vec<_>>>()?;
-        let mut dummies = HashMap::new();
+        let mut dummies = FastMap::default();
         for (v, d) in j.dummies {
             dummies.insert(parse_vr(&v)?, d);
         }
@@ -402,7 +403,7 @@ impl Plan {
             })
             .transpose()?;
         let mut insert = Vec::new();
-        let mut insert_in: HashMap<u32, Vec<NewElement>> = HashMap::new();
+        let mut insert_in: FastMap<u32, Vec<NewElement>> = FastMap::default();
         for e in j.insert {
             let within = e.within.as_deref().map(parse_tag).transpose()?;
             let n = parse_new(e)?;
@@ -523,7 +524,7 @@ mod tests {
 
     impl Plan {
         fn resolve_t(&self, tag: Tag, vr: VR, creator: Option<&str>) -> &Action {
-            self.resolve(tag, vr, creator, &TopValues::new())
+            self.resolve(tag, vr, creator, &TopValues::default())
         }
     }
 
@@ -536,7 +537,7 @@ mod tests {
             b"k",
         )
         .unwrap();
-        let mut top = TopValues::new();
+        let mut top = TopValues::default();
         top.insert(Tag(0x0008_0060), "US".into());
         assert_eq!(
             p.resolve(Tag(0x0020_4000), VR::LT, None, &top),

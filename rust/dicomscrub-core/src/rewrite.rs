@@ -8,6 +8,7 @@ use crate::charset::Charset;
 use crate::clean;
 use crate::dates;
 use crate::error::{ParseError, ParseErrorKind, Result};
+use crate::fasthash::FastMap;
 use crate::parse::{DataSet, Element, HeaderForm, Kind, ParsedFile};
 use crate::plan::{Action, NewElement, Plan, TopValues};
 use crate::source::Source;
@@ -73,10 +74,10 @@ impl Pieces {
 /// What the rewrite did, for reports.
 #[derive(Debug, Default, Clone)]
 pub struct Stats {
-    pub actions: HashMap<&'static str, u32>,
+    pub actions: FastMap<&'static str, u32>,
     /// Output values of identifiers used to name outputs and to report.
     pub sop_instance_uid: Option<String>,
-    pub ids: HashMap<&'static str, String>,
+    pub ids: FastMap<&'static str, String>,
 }
 
 /// The rewritten file: `head` (preamble and File Meta, always new) then the data set `body`,
@@ -105,7 +106,7 @@ pub fn rewrite(
         little,
         tokens: HashSet::new(),
         date_offset: None,
-        top_values: HashMap::new(),
+        top_values: TopValues::default(),
         stats: Stats::default(),
         in_inflated: parsed.transfer_syntax.deflated,
     };
