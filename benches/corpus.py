@@ -49,26 +49,6 @@ PER_FOLDER = 100
 #: The elements whose bytes an engine must leave identical (Float / Double Float / Pixel Data).
 PIXEL_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
-_NOT_DICOM_SUFFIXES = (
-    ".py",
-    ".pyc",
-    ".json",
-    ".txt",
-    ".md",
-    ".gz",
-    ".zip",
-    ".dump",
-    ".icc",
-    ".bz2",
-    ".xz",
-    ".j2k",
-    ".jpg",
-    ".png",
-    ".csv",
-    ".toml",
-    ".cfg",
-    ".yml",
-)
 
 
 def _quiet(fn: Any) -> Any:
@@ -90,20 +70,6 @@ def digest(data: bytes | memoryview) -> str:
 # ----------------------------------------------------------------------------------- sources
 
 
-def looks_dicom(path: Path) -> bool:
-    """A Part 10 file (``DICM`` at 128) or a bare data set starting with group 0002 or 0008."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(132)
-    except OSError:
-        return False
-    if head[128:132] == b"DICM":
-        return True
-    return len(head) >= 8 and (
-        (head[1] == 0 and head[0] in (0x02, 0x08)) or (head[0] == 0 and head[1] in (0x02, 0x08))
-    )
-
-
 def _tests_corpus() -> Any | None:
     """tests/corpus.py of the clone (the project's real-file corpus), if there is one."""
     path = REPO / "tests" / "corpus.py"
@@ -117,24 +83,20 @@ def _tests_corpus() -> Any | None:
     return mod
 
 
+_TESTS = _tests_corpus()
+
+
 def scan(root: Path) -> list[Path]:
-    """The DICOM-looking files under ``root``, sorted."""
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames):
-            p = Path(dirpath) / name
-            if name.endswith(_NOT_DICOM_SUFFIXES) or not p.is_file() or p.stat().st_size == 0:
-                continue
-            if looks_dicom(p):
-                out.append(p)
-    return out
+    """The DICOM-looking files under ``root``, sorted (the tests' corpus discovery)."""
+    if _TESTS is None:
+        raise RuntimeError(f"{REPO / 'tests' / 'corpus.py'} is missing: run from a clone")
+    return list(_TESTS.dicom_files(root))
 
 
 def real_corpus() -> list[Path]:
     """The real-file corpus of the tests (pydicom, pydicom-data, deid-data), or pydicom's own
     test files alone when the test extra is not installed."""
-    mod = _tests_corpus()
+    mod = _TESTS
     if mod is not None:
         try:
             return list(mod.readable_files())

@@ -21,7 +21,8 @@ REFUSED = {
     "no_meta.dcm": "not a DICOM file",
 }
 
-_NOT_DICOM_SUFFIXES = (
+#: files the packages ship beside their DICOM files (also used by benches/corpus.py)
+NOT_DICOM_SUFFIXES = (
     ".py",
     ".pyc",
     ".json",
@@ -51,14 +52,32 @@ def _package_dir(name: str) -> Path | None:
     return Path(os.path.dirname(mod.__file__))
 
 
-def _looks_dicom(path: Path) -> bool:
-    with open(path, "rb") as f:
-        head = f.read(132)
+def looks_dicom(path: Path) -> bool:
+    """A Part 10 file (``DICM`` at 128) or a bare data set starting with group 0002 or 0008."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(132)
+    except OSError:
+        return False
     if head[128:132] == b"DICM":
         return True
     return len(head) >= 8 and (
         (head[1] == 0 and head[0] in (0x02, 0x08)) or (head[0] == 0 and head[1] in (0x02, 0x08))
     )
+
+
+def dicom_files(root: Path) -> list[Path]:
+    """The DICOM-looking files under ``root``, in sorted walk order."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            if name.endswith(NOT_DICOM_SUFFIXES) or not p.is_file() or p.stat().st_size == 0:
+                continue
+            if looks_dicom(p):
+                out.append(p)
+    return out
 
 
 @functools.cache
@@ -69,12 +88,7 @@ def corpus_files() -> tuple[Path, ...]:
         d = _package_dir(pkg)
         if d is not None:
             roots.append(d / sub if sub else d)
-    out: list[Path] = []
-    for root in roots:
-        for p in sorted(root.rglob("*")):
-            if p.is_file() and not p.name.endswith(_NOT_DICOM_SUFFIXES) and p.stat().st_size > 0:
-                if _looks_dicom(p):
-                    out.append(p)
+    out = [p for root in roots for p in dicom_files(root)]
     if len(out) < 200:
         raise RuntimeError(
             f"only {len(out)} corpus files found: install the test extra (pydicom-data, deid-data)"
