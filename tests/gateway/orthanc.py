@@ -160,6 +160,7 @@ class Orthanc:
         dicom_port: int | None = None,
         http_port: int | None = None,
         modalities: dict[str, tuple[str, str, int]] | None = None,
+        extra_config: dict[str, Any] | None = None,
     ) -> None:
         binary = find_orthanc()
         if binary is None:
@@ -202,6 +203,7 @@ class Orthanc:
             # advises): GDCM 3.0.21 aborts the whole PACS on an explicit big endian RT Dose
             "Gdcm": {"Enable": True, "RestrictTransferSyntaxes": GDCM_SYNTAXES},
         }
+        config.update(extra_config or {})
         self.config_path.write_text(json.dumps(config, indent=2))
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -246,6 +248,14 @@ class Orthanc:
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def kill(self) -> None:
+        """SIGKILL: the PACS goes down on the spot (a graceful stop waits for the associations
+        in progress to end)."""
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
 

@@ -517,6 +517,83 @@ def test_destination_down_queue_survives_a_restart(
         pacs.stop()
 
 
+def test_destination_stopped_during_a_transfer(
+    tmp_path: Path, corpus: dict[str, Any], direct: SimpleNamespace
+) -> None:
+    """The PACS goes down (SIGKILL) while a sender streams instances through the gateway, then
+    starts again: the sender hears Success for every instance, and every instance arrives once (one
+    delivery per SOP Instance UID in the report; the PACS holds each)."""
+    import threading
+
+    from gwproc import Serve
+
+    from conftest import make_orthanc
+
+    small = [
+        p
+        for p, ok in zip(corpus["files"], direct.accepted, strict=True)
+        if ok and p.stat().st_size < 200_000
+    ]
+    tree = tmp_path / "tree"
+    files = []
+    for i in range(240):  # distinct instances: each copy under its own key (new UIDs)
+        dst = tree / f"{i:04d}.dcm"
+        Anonymizer(key=f"stream copy {i // len(small)}".encode()).anonymize_file(
+            small[i % len(small)], dst
+        )
+        files.append(dst)
+    pacs = make_orthanc(tmp_path / "pacs").start()
+    key = _key_file(tmp_path, KEY_GATEWAY + b"-stream")
+    spool = tmp_path / "spool"
+    gw = Serve(
+        free_port(),
+        ["--forward", f"ORTHANC@127.0.0.1:{pacs.dicom_port}", "--allow-aet", SENDER_AET,
+         "--spool", str(spool), "--key-file", str(key), "--retry-min", "0.2",
+         "--retry-max", "1", "--forward-timeout", "5"],
+        tmp_path,
+    ).start()  # fmt: skip
+    results: list[Any] = []
+    sender = threading.Thread(target=lambda: results.extend(_send(files, gw.address, n=1)))
+    try:
+        sender.start()
+        deadline = time.monotonic() + 60
+        while len(pacs.instances()) < 40:
+            assert time.monotonic() < deadline and sender.is_alive(), gw.log()
+            time.sleep(0.02)
+        pacs.kill()  # mid-stream, on the spot
+        stopped_at = time.monotonic()
+        while time.monotonic() - stopped_at < 2 and sender.is_alive():
+            time.sleep(0.05)
+        pacs.start()
+        sender.join(timeout=120)
+        assert not sender.is_alive()
+        assert [r.status for r in results] == ["ok"] * len(files)
+        ids = pacs.wait_for_instances(len(files), timeout=60)
+        deadline = time.monotonic() + 20
+        while _depth(spool) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _depth(spool) == 0
+    finally:
+        code = gw.stop()
+        pacs.stop()
+    assert code == 0
+    assert len(ids) == len(files), gw.log()
+    assert "destination unavailable" in gw.log()  # the stop was felt, not missed
+    report = _report(spool / "report.jsonl")
+    delivered: dict[str, int] = {}
+    queued = 0
+    for r in report:
+        if r["type"] != "file":
+            continue
+        assert r["status"] == "ok", r
+        if r.get("note") == "queued":
+            queued += 1
+            continue
+        delivered[r["sop_instance_uid"]] = delivered.get(r["sop_instance_uid"], 0) + 1
+    assert queued >= 1
+    assert len(delivered) == len(files) and set(delivered.values()) == {1}
+
+
 def _depth(spool: Path) -> int:
     with sqlite3.connect(spool / "queue.sqlite") as db:
         return int(db.execute("SELECT COUNT(*) FROM queue WHERE state='queued'").fetchone()[0])
@@ -636,36 +713,30 @@ def _wado_instance(o: Orthanc, study: str, series: str, sop: str) -> bytes:
 # -- TLS -----------------------------------------------------------------------------------------
 
 
-def test_serve_over_tls(tmp_path: Path, serve: Any) -> None:
+def _self_signed(tmp: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key (openssl)."""
     import shutil
-    import ssl
 
     openssl = shutil.which("openssl")
     if openssl is None:
-        pytest.skip("openssl is not installed (needed to make a test certificate)")
-    cert, pkey = tmp_path / "cert.pem", tmp_path / "key.pem"
+        pytest.fail(
+            "openssl is not installed (it makes the test certificates): apt-get install -y openssl"
+        )
+    cert, pkey = tmp / f"{name}-cert.pem", tmp / f"{name}-key.pem"
     subprocess.run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(pkey),
-            "-out",
-            str(cert),
-        ],
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", f"/CN=127.0.0.1/O={name}", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(pkey), "-out", str(cert)],
         check=True,
         capture_output=True,
-    )
+    )  # fmt: skip
+    return cert, pkey
+
+
+def test_serve_over_tls(tmp_path: Path, serve: Any) -> None:
+    import ssl
+
+    cert, pkey = _self_signed(tmp_path, "gateway")
     port = free_port()
     from gwproc import Serve
 
@@ -722,3 +793,64 @@ def test_serve_over_tls(tmp_path: Path, serve: Any) -> None:
         plain.close()
     finally:
         assert gw.stop() == 0
+
+
+def test_forward_over_tls_into_orthanc(tmp_path: Path, corpus: dict[str, Any]) -> None:
+    """TLS towards the PACS: Orthanc speaks DICOM over TLS only and requires a client
+    certificate it trusts; the gateway (``--forward-tls-ca/-cert/-key``) forwards into it."""
+    from gwproc import Serve
+
+    from conftest import make_orthanc
+
+    pacs_cert, pacs_key = _self_signed(tmp_path, "pacs")
+    gw_cert, gw_key = _self_signed(tmp_path, "gateway-client")
+    pacs = make_orthanc(
+        tmp_path / "pacs",
+        extra_config={
+            "DicomTlsEnabled": True,
+            "DicomTlsCertificate": str(pacs_cert),
+            "DicomTlsPrivateKey": str(pacs_key),
+            "DicomTlsTrustedCertificates": str(gw_cert),
+            "DicomTlsRemoteCertificateRequired": True,
+        },
+    ).start()
+    files = corpus["files"][:6]
+    key = _key_file(tmp_path, KEY_GATEWAY + b"-tls")
+    common = ["--allow-aet", SENDER_AET, "--key-file", str(key), "--forward-timeout", "10"]
+    try:
+        # without the client certificate Orthanc refuses the TLS handshake: queued, not lost
+        plain = Serve(
+            free_port(),
+            ["--forward", f"ORTHANC@127.0.0.1:{pacs.dicom_port}", "--spool",
+             str(tmp_path / "spool-plain"), "--forward-tls-ca", str(pacs_cert), *common],
+            tmp_path,
+        ).start()  # fmt: skip
+        try:
+            results = _send(files[:1], plain.address, n=1)
+            assert [r.status for r in results] == ["ok"]
+            assert "destination unavailable" in plain.log()
+        finally:
+            plain.kill()
+        assert pacs.instances() == []
+        gw = Serve(
+            free_port(),
+            ["--forward", f"ORTHANC@127.0.0.1:{pacs.dicom_port}", "--spool",
+             str(tmp_path / "spool"), "--forward-tls-ca", str(pacs_cert),
+             "--forward-tls-cert", str(gw_cert), "--forward-tls-key", str(gw_key), *common],
+            tmp_path,
+        ).start()  # fmt: skip
+        try:
+            results = _send(files, gw.address, n=2)
+        finally:
+            assert gw.stop() == 0
+        assert "destination unavailable" not in gw.log(), gw.log()
+        anon = Anonymizer(key=KEY_GATEWAY + b"-tls")
+        for src, r in zip(files, results, strict=True):
+            expected = anon.anonymize_bytes(src.read_bytes())
+            oid = pacs.lookup_instance(read_meta(expected).sop_instance)
+            assert (oid is not None) == r.ok, (src.name, r)
+            if oid is not None:
+                assert dataset_differences(expected, pacs.get(f"/instances/{oid}/file")) == []
+        assert sum(r.ok for r in results) >= 4
+    finally:
+        pacs.stop()

@@ -185,6 +185,17 @@ def _client_tls(ca: str | None, cert: str | None, key: str | None) -> ssl.SSLCon
     help="TLS towards the PACS or STOW server: trust this CA (PEM).",
 )
 @click.option(
+    "--forward-tls-cert",
+    type=click.Path(exists=True, dir_okay=False),
+    help="TLS towards the PACS: the gateway's client certificate (PEM), for a PACS that "
+    "requires one.",
+)
+@click.option(
+    "--forward-tls-key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The private key of --forward-tls-cert (PEM).",
+)
+@click.option(
     "--retry-min",
     type=click.FloatRange(min=0.01),
     default=1.0,
@@ -249,6 +260,8 @@ def serve(
     tls_key: str | None,
     tls_ca: str | None,
     forward_tls_ca: str | None,
+    forward_tls_cert: str | None,
+    forward_tls_key: str | None,
     retry_min: float,
     retry_max: float,
     forward_timeout: float,
@@ -298,7 +311,11 @@ def serve(
     except (ProfileError, KeyFileError) as exc:
         _fail(str(exc))
     server_tls = _server_tls(tls_cert, tls_key, tls_ca)
-    client_tls = _client_tls(forward_tls_ca, None, None)
+    if (forward_tls_cert is None) != (forward_tls_key is None):
+        _fail("--forward-tls-cert and --forward-tls-key go together")
+    if forward_tls_cert is not None and forward_tls_ca is None:
+        _fail("--forward-tls-cert needs --forward-tls-ca (the CA of the PACS's certificate)")
+    client_tls = _client_tls(forward_tls_ca, forward_tls_cert, forward_tls_key)
 
     spool_obj = None
     try:
