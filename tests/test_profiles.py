@@ -252,12 +252,20 @@ def test_curves_removed_or_cleaned() -> None:
 
 
 def test_uids_at_any_depth_unless_retained() -> None:
-    # SOP Class UID (0008,0016) is not in Table E.1-1: the VR rule remaps it (registry UIDs are
-    # left alone by the core); Referenced SOP Instance UID inside sequences likewise.
-    for tag in (0x00080016, 0x00081155, 0x00020012, 0x0020000D):
+    # instance UIDs, at any depth, are remapped by the VR rule unless Retain UIDs (registry
+    # UIDs are left alone by the core)
+    for tag in (0x00081155, 0x00020012, 0x0020000D):
         assert rule_of(_plan(()), tag) == {"action": "uid"}
         assert rule_of(_plan(("retain-uids",)), tag) == {"action": "keep"}
     assert "UI" not in _plan(("retain-uids",))["vrs"]
+
+
+def test_class_uids_are_kept() -> None:
+    # SOP Class UID (0008,0016) and the other UIDs naming a kind of object are in no row of
+    # Table E.1-1: kept, so a vendor's private SOP class stays that class
+    for options in CONFIGS:
+        for tag in (0x00080016, 0x00081150, 0x00020002, 0x00041510, 0x00080062):
+            assert rule_of(_plan(options), tag) == {"action": "keep"}, (options, hex(tag))
 
 
 def test_unknown_public_attributes_removed_other_attributes_kept() -> None:

@@ -854,3 +854,37 @@ def test_forward_over_tls_into_orthanc(tmp_path: Path, corpus: dict[str, Any]) -
         assert sum(r.ok for r in results) >= 4
     finally:
         pacs.stop()
+
+
+def test_private_sop_class_goes_through(
+    orthanc: Orthanc, tmp_path: Path, corpus: dict[str, Any]
+) -> None:
+    """A vendor's private storage SOP class (Siemens CSA Non-Image) is accepted, anonymized and
+    forwarded like a public one (Orthanc takes unknown SOP classes in the tests' set-up)."""
+    from gwproc import Serve
+    from pydicom.uid import generate_uid
+
+    private = "1.3.12.2.1107.5.9.1"
+    ds = pydicom.dcmread(next(p for p in corpus["files"] if p.name == "CT_small.dcm"))
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = private
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    src = tmp_path / "private.dcm"
+    ds.save_as(src, enforce_file_format=True)
+    key = _key_file(tmp_path, KEY_GATEWAY + b"-private")
+    gw = Serve(
+        free_port(),
+        ["--forward", f"ORTHANC@127.0.0.1:{orthanc.dicom_port}", "--allow-aet", SENDER_AET,
+         "--spool", str(tmp_path / "spool"), "--key-file", str(key)],
+        tmp_path,
+    ).start()  # fmt: skip
+    try:
+        results = _send([src], gw.address, n=1)
+    finally:
+        assert gw.stop() == 0
+    assert [r.status for r in results] == ["ok"], results
+    expected = Anonymizer(key=KEY_GATEWAY + b"-private").anonymize_bytes(src.read_bytes())
+    oid = orthanc.lookup_instance(read_meta(expected).sop_instance)
+    assert oid is not None, gw.log()
+    stored = orthanc.get(f"/instances/{oid}/file")
+    assert read_meta(stored).sop_class == private
+    assert dataset_differences(expected, stored) == []

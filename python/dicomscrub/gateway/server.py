@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from pydicom.dataset import Dataset
 from pynetdicom import AE, evt
+from pynetdicom import _config as pynetdicom_config
 
 from dicomscrub import _core
 from dicomscrub.errors import DicomScrubError
@@ -228,6 +229,10 @@ class Gateway:
             self._pool = ThreadPoolExecutor(
                 o.jobs or os.cpu_count() or 1, thread_name_prefix="dicomscrub-core"
             )
+            # private and unknown SOP classes are storage too (vendors' CSA headers, raw data,
+            # presentation states...): pynetdicom accepts them only with this switch, which is
+            # process-wide; public non-storage services still need their contexts (Verification)
+            pynetdicom_config.UNRESTRICTED_STORAGE_SERVICE = True
             ae = AE(ae_title=o.listen.aet)
             ae.maximum_associations = o.max_associations
             ae.acse_timeout = o.acse_timeout

@@ -106,6 +106,21 @@ OVERLAY_DATA = "60xx3000"
 OVERLAY_GROUP = "60xxxxxx"
 GROUP_LENGTH = "xxxx0000"
 META_GROUP_LENGTH = "00020000"
+#: UIDs naming a kind of object, never an instance or a person, kept as they are (no row of
+#: Table E.1-1 lists them). Registry UIDs (1.2.840.10008.*) stay unchanged anyway; a vendor's
+#: private SOP class or transfer syntax keyed like an instance UID would turn the file into an
+#: object nobody can read (a Siemens CSA Non-Image would no longer be one).
+CLASS_UIDS = (
+    "00020002",  # Media Storage SOP Class UID
+    "00020010",  # Transfer Syntax UID
+    "00080016",  # SOP Class UID
+    "00080062",  # SOP Classes in Study
+    "0008001A",  # Related General SOP Class UID
+    "0008001B",  # Original Specialized SOP Class UID
+    "00081150",  # Referenced SOP Class UID
+    "00041510",  # Referenced SOP Class UID in File (DICOMDIR)
+    "00041512",  # Referenced Transfer Syntax UID in File (DICOMDIR)
+)
 MODIFIED_DATES = "retain-long-modified-dates"
 FULL_DATES = "retain-long-full-dates"
 
@@ -240,6 +255,8 @@ def standard_rules(options: frozenset[str], pseudonym_prefix: str) -> StandardRu
         masks = {k: v for k, v in masks.items() if not k.startswith("60xx")}
         masks[OVERLAY_GROUP] = _rule("remove")
     out.masks = [_mask_entry(pattern, rule) for pattern, rule in masks.items()]
+    for tag in CLASS_UIDS:
+        out.tags.setdefault(tag, _rule("keep"))
     if "retain-uids" not in options:
         out.vrs["UI"] = _rule("uid")
     return out
