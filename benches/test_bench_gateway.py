@@ -123,6 +123,53 @@ def _storescu(files: list[Path], aec: str, port: int) -> float:
     return seconds
 
 
+#: a Storage SCP that answers Success and does nothing else, set up as the gateway's listener
+#: (the same contexts, TCP_NODELAY, the same pynetdicom loop delay): the floor of any gateway
+#: built on pynetdicom
+_NOOP_SCP = """
+import sys
+from pynetdicom import AE, evt, _config
+from dicomscrub.gateway.dimse import NO_DELAY, VERIFICATION, storage_sop_classes, transfer_syntaxes
+_config.UNRESTRICTED_STORAGE_SERVICE = True
+ae = AE("NOOP")
+for uid in storage_sop_classes():
+    ae.add_supported_context(uid, transfer_syntaxes())
+ae.add_supported_context(VERIFICATION, transfer_syntaxes()[:4])
+ae.start_server(("127.0.0.1", int(sys.argv[1])), block=True,
+                evt_handlers=[NO_DELAY, (evt.EVT_C_STORE, lambda event: 0x0000)])
+"""
+
+
+def _noop_scp_seconds(files: list[Path]) -> float:
+    import subprocess
+
+    from dicomscrub.gateway.dimse import VERIFICATION, Requestor
+
+    port = orthanc_mod.free_port()
+    proc = subprocess.Popen([sys.executable, "-c", _NOOP_SCP, str(port)])
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            req = Requestor(
+                Address("NOOP", "127.0.0.1", port),
+                [(VERIFICATION, "1.2.840.10008.1.2")],
+                calling_aet="PROBE",
+                connect_timeout=1,
+            )
+            try:
+                if req.echo() == 0:
+                    break
+            except Exception:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.1)
+            finally:
+                req.close()
+        return _storescu(files, "NOOP", port)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def test_gateway_vs_direct_into_orthanc(
     instances: list[Path],
     tmp_path: Path,
@@ -149,6 +196,7 @@ def test_gateway_vs_direct_into_orthanc(
     finally:
         direct_pacs.stop()
 
+    t_noop = _noop_scp_seconds(instances)
     pacs = orthanc_mod.Orthanc(tmp_path / "gateway-pacs").start()
     key = tmp_path / "key"
     key.write_text("bench gateway key\n")
@@ -184,6 +232,7 @@ def test_gateway_vs_direct_into_orthanc(
         megabytes=round(mb, 2),
         direct_s=round(t_direct, 3),
         pynetdicom_direct_s=round(t_pynetdicom, 3),
+        noop_scp_s=round(t_noop, 3),
         gateway_s=round(t_gw, 3),
         overhead=round(overhead, 3),
         gateway_cpu_s=round(figures["gateway_cpu"], 3),
@@ -191,14 +240,14 @@ def test_gateway_vs_direct_into_orthanc(
 
     def line(label: str, t: float) -> str:
         rate = f"{n / t:7.1f} inst/s {mb / t:6.1f} MB/s {t / n * 1e3:6.2f} ms/inst"
-        return f"  {label:<34} {t:6.2f} s {rate}"
+        return f"  {label:<38} {t:6.2f} s {rate}"
 
     lines = [
         f"gateway benchmark: {n} instances, {mb:.1f} MB, one association per transfer syntax, "
         "Orthanc (storescu and Orthanc with TCP_NODELAY=1)",
-        line("storescu straight to Orthanc", t_direct)
-        + f"  (Orthanc CPU {pacs_cpu_direct:.2f} s)",
+        line("storescu straight to Orthanc", t_direct) + f"  (Orthanc CPU {pacs_cpu_direct:.2f} s)",
         line("pynetdicom straight to Orthanc", t_pynetdicom) + "  (the gateway's forward leg)",
+        line("storescu into a no-op pynetdicom SCP", t_noop) + "  (the gateway's receive leg)",
         line("storescu through the gateway", t_gw)
         + f"  (gateway CPU {figures['gateway_cpu']:.2f} s; "
         f"Orthanc CPU {figures['pacs_cpu']:.2f} s)",
