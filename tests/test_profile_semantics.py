@@ -27,7 +27,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
 
 from dicomscrub import Profile, _core, reference
-from dicomscrub.profiles.resolution import CLASS_UIDS
+from dicomscrub.profiles.resolution import TYPE_UIDS
 from dicomscrub.profiles.table import SAFE_PRIVATE
 
 from corpus import readable_files
@@ -185,8 +185,8 @@ def _uid_elements(ds: Dataset) -> Iterator[tuple[str, str]]:
 
 #: references whose target is an instance (the SOP Instance UID of a file)
 INSTANCE_REFERENCES = ("ReferencedSOPInstanceUID", "ReferencedSOPInstanceUIDInFile")
-#: UIDs naming a kind of object (profiles/resolution.py CLASS_UIDS): kept, private ones too
-CLASS_KEYWORDS = frozenset(pydicom.datadict.keyword_for_tag(int(t, 16)) for t in CLASS_UIDS)
+#: UIDs naming a kind of object (profiles/resolution.py TYPE_UIDS): kept, private ones too
+TYPE_KEYWORDS = frozenset(pydicom.datadict.keyword_for_tag(int(t, 16)) for t in TYPE_UIDS)
 
 
 @pytest.fixture(scope="module")
@@ -227,7 +227,7 @@ def test_every_output_uid_is_a_keyed_input_uid(corpus_uids: dict[str, Any]) -> N
         if not value.startswith(REGISTRY)
         and value not in keyed
         and keyword != "ImplementationClassUID"
-        and keyword not in CLASS_KEYWORDS
+        and keyword not in TYPE_KEYWORDS
     ]
     assert not strays, f"{len(strays)} output UIDs are no keyed input UID: {strays[:10]}"
     # and no input UID survives, but those of the registry
@@ -237,15 +237,15 @@ def test_every_output_uid_is_a_keyed_input_uid(corpus_uids: dict[str, Any]) -> N
         if value in corpus_uids["inputs"]
         and not value.startswith(REGISTRY)
         and keyword != "ImplementationClassUID"
-        and keyword not in CLASS_KEYWORDS
+        and keyword not in TYPE_KEYWORDS
     }
     assert not survivors, sorted(survivors)[:10]
 
 
-def test_private_class_uids_are_kept_instance_uids_keyed() -> None:
-    """A vendor's private SOP class (and a reference to one, at depth) names a kind of object:
-    kept, so the output is still that object; instance UIDs beside them are keyed. The
-    reference agrees with the core."""
+def test_type_uids_are_kept_instance_uids_keyed() -> None:
+    """A vendor's private SOP class (and a reference to one, at depth) names a kind of object,
+    a coding scheme UID a terminology: kept, so the output is still that object with readable
+    codes; instance UIDs beside them are keyed. The reference agrees with the core."""
     private_class = "1.3.12.2.1107.5.9.1"  # Siemens CSA Non-Image Storage
     ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
     ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = private_class
@@ -253,6 +253,10 @@ def test_private_class_uids_are_kept_instance_uids_keyed() -> None:
     item.ReferencedSOPClassUID = private_class
     item.ReferencedSOPInstanceUID = instance = generate_uid()
     ds.ReferencedImageSequence = Sequence([item])
+    scheme = Dataset()
+    scheme.CodingSchemeDesignator = "SCT"
+    scheme.CodingSchemeUID = snomed = "2.16.840.1.113883.6.96"
+    ds.CodingSchemeIdentificationSequence = Sequence([scheme])
     buf = io.BytesIO()
     ds.save_as(buf, enforce_file_format=True)
     data = buf.getvalue()
@@ -263,6 +267,7 @@ def test_private_class_uids_are_kept_instance_uids_keyed() -> None:
     ref = out.ReferencedImageSequence[0]
     assert ref.ReferencedSOPClassUID == private_class
     assert ref.ReferencedSOPInstanceUID == _core.keyed_uid(TEST_KEY, instance)
+    assert out.CodingSchemeIdentificationSequence[0].CodingSchemeUID == snomed
     assert out.SOPInstanceUID == _core.keyed_uid(TEST_KEY, str(ds.SOPInstanceUID))
     expected = reference.apply_plan(read(data), profile.to_plan(), TEST_KEY)
     assert reference.differences(expected, out) == []

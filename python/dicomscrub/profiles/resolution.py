@@ -106,20 +106,37 @@ OVERLAY_DATA = "60xx3000"
 OVERLAY_GROUP = "60xxxxxx"
 GROUP_LENGTH = "xxxx0000"
 META_GROUP_LENGTH = "00020000"
-#: UIDs naming a kind of object, never an instance or a person, kept as they are (no row of
-#: Table E.1-1 lists them). Registry UIDs (1.2.840.10008.*) stay unchanged anyway; a vendor's
-#: private SOP class or transfer syntax keyed like an instance UID would turn the file into an
-#: object nobody can read (a Siemens CSA Non-Image would no longer be one).
-CLASS_UIDS = (
+#: UIDs naming a kind of thing, never an instance, a place or a person: SOP classes, transfer
+#: syntaxes, coding schemes, context groups, mapping resources, templates. No row of Table
+#: E.1-1 lists them; they are kept as they are. Registry UIDs (1.2.840.10008.*) stay unchanged
+#: anyway, but a vendor's private SOP class or SNOMED's coding scheme UID keyed like an instance
+#: UID would turn the file into an object nobody can read, or codes nobody can interpret.
+TYPE_UIDS = (
+    "00000002",  # Affected SOP Class UID
+    "00000003",  # Requested SOP Class UID
     "00020002",  # Media Storage SOP Class UID
     "00020010",  # Transfer Syntax UID
-    "00080016",  # SOP Class UID
-    "00080062",  # SOP Classes in Study
-    "0008001A",  # Related General SOP Class UID
-    "0008001B",  # Original Specialized SOP Class UID
-    "00081150",  # Referenced SOP Class UID
+    "00020032",  # RTV Communication SOP Class UID
     "00041510",  # Referenced SOP Class UID in File (DICOMDIR)
     "00041512",  # Referenced Transfer Syntax UID in File (DICOMDIR)
+    "0004151A",  # Referenced Related General SOP Class UID in File (DICOMDIR)
+    "00080016",  # SOP Class UID
+    "0008001A",  # Related General SOP Class UID
+    "0008001B",  # Original Specialized SOP Class UID
+    "00080062",  # SOP Classes in Study
+    "0008010C",  # Coding Scheme UID
+    "00080117",  # Context UID (of a context group)
+    "00080118",  # Mapping Resource UID
+    "0008040E",  # Stored Instance Transfer Syntax UID
+    "00081150",  # Referenced SOP Class UID
+    "0008115A",  # SOP Classes Supported
+    "00083002",  # Available Transfer Syntax UID
+    "00340003",  # Flow Transfer Syntax UID
+    "04000010",  # MAC Calculation Transfer Syntax UID
+    "04000510",  # Encrypted Content Transfer Syntax UID
+    "3010001F",  # Segmentation Template UID
+    "30100052",  # Pertinent SOP Classes in Study
+    "30100053",  # Pertinent SOP Classes in Series
 )
 MODIFIED_DATES = "retain-long-modified-dates"
 FULL_DATES = "retain-long-full-dates"
@@ -255,7 +272,7 @@ def standard_rules(options: frozenset[str], pseudonym_prefix: str) -> StandardRu
         masks = {k: v for k, v in masks.items() if not k.startswith("60xx")}
         masks[OVERLAY_GROUP] = _rule("remove")
     out.masks = [_mask_entry(pattern, rule) for pattern, rule in masks.items()]
-    for tag in CLASS_UIDS:
+    for tag in TYPE_UIDS:
         out.tags.setdefault(tag, _rule("keep"))
     if "retain-uids" not in options:
         out.vrs["UI"] = _rule("uid")
