@@ -183,7 +183,7 @@ fn outcome_dict<'py>(
     let mut names: Vec<_> = o.stats.actions.iter().collect();
     names.sort();
     for (k, v) in names {
-        actions.set_item(*k, *v)?;
+        actions.set_item(k, v)?;
     }
     d.set_item("actions", actions)?;
     d.set_item("sop_instance_uid", o.stats.sop_instance_uid.clone())?;
