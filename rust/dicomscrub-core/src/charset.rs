@@ -142,6 +142,11 @@ impl Charset {
     /// between delimiters (`\`, `^`, `=`, CR, LF, TAB, FF).
     pub fn encode(&self, text: &str) -> Option<Vec<u8>> {
         let encs = self.encodings();
+        // ASCII text whose first encoding writes ASCII as itself (most new values: UIDs,
+        // pseudonyms, dummies): the bytes are the text, and they read back as it.
+        if text.is_ascii() && !text.as_bytes().contains(&ESC) && encs[0].codec.ascii_is_identity() {
+            return Some(text.as_bytes().to_vec());
+        }
         let mut out = Vec::with_capacity(text.len());
         let mut piece: Vec<char> = Vec::new();
         for c in text.chars() {
@@ -209,6 +214,17 @@ enum Codec {
     Utf8,
     Iso2022Jp,
     Iso2022Jp2,
+}
+
+impl Codec {
+    /// Whether every ASCII character encodes as its own byte and such bytes decode back to it
+    /// (not so for Shift JIS, where 0x5C and 0x7E are yen and overline, nor for ISO 2022 JP).
+    fn ascii_is_identity(self) -> bool {
+        !matches!(
+            self,
+            Codec::ShiftJis | Codec::Iso2022Jp | Codec::Iso2022Jp2 | Codec::EucKr | Codec::Gb2312
+        )
+    }
 }
 
 const ESC: u8 = 0x1B;
@@ -1638,6 +1654,27 @@ mod tests {
 
     fn cs(value: &str) -> Charset {
         Charset::from_value(value.as_bytes())
+    }
+
+    #[test]
+    fn ascii_fast_path_writes_the_text_and_reads_it_back() {
+        let text = "2.25.1234^ANON-ABC~x";
+        for value in [
+            "",
+            "ISO_IR 100",
+            "ISO_IR 192",
+            "GB18030",
+            "\\ISO 2022 IR 87",
+            "ISO_IR 144",
+        ] {
+            let c = cs(value);
+            let out = c.encode(text).expect(value);
+            assert_eq!(out, text.as_bytes(), "{value}");
+            assert_eq!(c.decode(&out, true), text, "{value}");
+        }
+        // Shift JIS (ISO_IR 13) and ISO 2022 JP first terms take the full path
+        assert!(!Codec::ShiftJis.ascii_is_identity());
+        assert!(!Codec::Iso2022Jp.ascii_is_identity());
     }
 
     #[test]

@@ -635,6 +635,9 @@ fn cut_to_max(vr: VR, text: &str) -> String {
     let Some(max) = vr.max_len() else {
         return text.to_string();
     };
+    if text.len() <= max {
+        return text.to_string(); // no value can have more characters than the text has bytes
+    }
     let cut = |v: &str| v.chars().take(max).collect::<String>();
     let cut_value = |v: &str| {
         if vr == VR::PN {
@@ -666,6 +669,9 @@ fn set_text(vr: VR, text: &str, cs: &Charset) -> Outcome {
         }
     } else {
         // ASCII VRs are written in ISO 8859-1 as pydicom does; anything else cannot be.
+        if text.is_ascii() {
+            return Outcome::Set(pad(text.into_bytes(), vr));
+        }
         match text
             .chars()
             .map(|c| u8::try_from(u32::from(c)).ok())
