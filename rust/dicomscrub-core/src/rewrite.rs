@@ -61,6 +61,22 @@ impl Pieces {
         }
         self.list.push(Piece::New(b));
     }
+    /// Append new bytes written by `write` straight into the trailing new piece (no buffer of
+    /// their own to allocate, copy and free).
+    pub fn write(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        if !matches!(self.list.last(), Some(Piece::New(_))) {
+            self.list.push(Piece::New(Vec::with_capacity(256)));
+        }
+        let Some(Piece::New(v)) = self.list.last_mut() else {
+            unreachable!()
+        };
+        let before = v.len();
+        write(v);
+        self.len += (v.len() - before) as u64;
+        if v.is_empty() {
+            self.list.pop();
+        }
+    }
     pub fn append(&mut self, other: Pieces) {
         for p in other.list {
             match p {
@@ -408,12 +424,22 @@ impl Writer<'_> {
                         if parent.is_none() && is_reported(e.tag) {
                             self.record(parent, e.tag, decode(&v, e.vr, &ctx.charset));
                         }
-                        if e.form == HeaderForm::Explicit16 && v.len() > 0xFFFE {
-                            out.bytes(self.header(&e, 0));
-                        } else {
-                            out.bytes(self.header(&e, v.len() as u32));
-                            out.bytes(v);
-                        }
+                        let (little, vr_raw) = (!e.big_endian, e.vr_raw);
+                        out.write(|buf| {
+                            if e.form == HeaderForm::Explicit16 && v.len() > 0xFFFE {
+                                encode_header_into(buf, e.tag, vr_raw, e.form, little, 0);
+                            } else {
+                                encode_header_into(
+                                    buf,
+                                    e.tag,
+                                    vr_raw,
+                                    e.form,
+                                    little,
+                                    v.len() as u32,
+                                );
+                                buf.extend_from_slice(&v);
+                            }
+                        });
                     }
                 },
             }
@@ -686,6 +712,19 @@ fn set_text(vr: VR, text: &str, cs: &Charset) -> Outcome {
 
 pub fn encode_header(tag: Tag, vr: [u8; 2], form: HeaderForm, little: bool, len: u32) -> Vec<u8> {
     let mut h = Vec::with_capacity(12);
+    encode_header_into(&mut h, tag, vr, form, little, len);
+    h
+}
+
+/// [`encode_header`] appended to `h` (no allocation of its own).
+pub fn encode_header_into(
+    h: &mut Vec<u8>,
+    tag: Tag,
+    vr: [u8; 2],
+    form: HeaderForm,
+    little: bool,
+    len: u32,
+) {
     let (g, e) = (tag.group(), tag.element());
     if little {
         h.extend_from_slice(&g.to_le_bytes());
@@ -718,7 +757,6 @@ pub fn encode_header(tag: Tag, vr: [u8; 2], form: HeaderForm, little: bool, len:
             h.extend_from_slice(&u32b(len));
         }
     }
-    h
 }
 
 fn encode_item_header(little: bool, len: u32) -> Vec<u8> {
