@@ -261,8 +261,8 @@ impl Writer<'_> {
         if !self.plan.has_creator_rules {
             return Ok(m);
         }
-        let kids: Vec<usize> = self.ds.children(parent).collect();
-        for i in kids {
+        let ds = self.ds; // a shared borrow of the index, not of the writer
+        for i in ds.children(parent) {
             let t = self.ds.elements[i].tag;
             if t.is_private_creator() && self.ds.elements[i].kind == Kind::Value {
                 let raw = self.raw(i)?;
@@ -277,8 +277,8 @@ impl Writer<'_> {
 
     fn collect_tokens(&mut self, parent: Option<usize>, inherited: &Charset) -> Result<()> {
         let cs = self.charset_of(parent, inherited)?;
-        let kids: Vec<usize> = self.ds.children(parent).collect();
-        for i in kids {
+        let ds = self.ds; // a shared borrow of the index, not of the writer
+        for i in ds.children(parent) {
             let e = &self.ds.elements[i];
             match e.kind {
                 Kind::Sequence => {
@@ -325,8 +325,8 @@ impl Writer<'_> {
         let creators = self.creators_of(parent)?;
         let mut next_insert = 0;
         let start_len = out.len;
-        let kids: Vec<usize> = self.ds.children(parent).collect();
-        for i in kids {
+        let ds = self.ds; // a shared borrow of the index, not of the writer
+        for i in ds.children(parent) {
             let e = self.ds.elements[i].clone();
             while next_insert < inserts.len() && inserts[next_insert].tag <= e.tag {
                 let n = &inserts[next_insert];
