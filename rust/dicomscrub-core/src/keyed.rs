@@ -4,6 +4,8 @@
 //! hospital's ID list. Everything derives from the key alone, so runs on different machines
 //! (or a cluster) agree without sharing state. See docs/plan.md for the exact definitions.
 
+use std::fmt::Write as _;
+
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -47,7 +49,10 @@ impl Keys {
         let d = self.h("dicomscrub/uid", u.as_bytes());
         let mut first = [0u8; 16];
         first.copy_from_slice(&d[..16]);
-        format!("2.25.{}", u128::from_be_bytes(first))
+        // at most 5 + 39 characters: one allocation, no regrowth
+        let mut out = String::with_capacity(44);
+        let _ = write!(out, "2.25.{}", u128::from_be_bytes(first));
+        out
     }
 
     /// 16 characters of base32 (RFC 4648, no padding) of the keyed hash of the trimmed value.

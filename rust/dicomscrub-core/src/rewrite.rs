@@ -794,8 +794,16 @@ pub fn encode_new(n: &NewElement, explicit: bool, little: bool, cs: &Charset) ->
         Outcome::Set(v) => v,
         _ => Vec::new(),
     };
-    let mut out = encode_header(n.tag, n.vr.as_bytes(), form, little, value.len() as u32);
-    out.extend(value);
+    let mut out = Vec::with_capacity(12 + value.len());
+    encode_header_into(
+        &mut out,
+        n.tag,
+        n.vr.as_bytes(),
+        form,
+        little,
+        value.len() as u32,
+    );
+    out.extend_from_slice(&value);
     out
 }
 
