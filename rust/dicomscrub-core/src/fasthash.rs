@@ -19,7 +19,10 @@ impl FastHasher {
 impl Hasher for FastHasher {
     #[inline]
     fn finish(&self) -> u64 {
-        self.0
+        // A product's low bits depend only on the key's low bits, and the map picks buckets
+        // with them: tags sharing an element number ((0008,0020), (0010,0020)...) would share
+        // a bucket. The well-mixed high bits go low (as rustc-hash 2 does).
+        self.0.rotate_left(26)
     }
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
