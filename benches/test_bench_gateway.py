@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import socket
 import sys
 import time
 import warnings
@@ -170,6 +171,36 @@ def _noop_scp_seconds(files: list[Path]) -> float:
         proc.wait(timeout=10)
 
 
+def _storescp_seconds(files: list[Path]) -> float:
+    """storescu into DCMTK's storescp that receives and discards (``--ignore``): storescu's own
+    cost and the transport, without any PACS work."""
+    import shutil
+    import subprocess
+
+    binary = shutil.which("storescp")
+    assert binary is not None, "storescp (DCMTK) is not installed: apt-get install -y dcmtk"
+    port = orthanc_mod.free_port()
+    proc = subprocess.Popen(
+        [binary, "--ignore", "+xa", "-aet", "NOOP", str(port)],
+        env=orthanc_mod.dcmtk_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:  # listening yet?
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.05)
+        return _storescu(files, "NOOP", port)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def test_gateway_vs_direct_into_orthanc(
     instances: list[Path],
     tmp_path: Path,
@@ -197,6 +228,7 @@ def test_gateway_vs_direct_into_orthanc(
         direct_pacs.stop()
 
     t_noop = _noop_scp_seconds(instances)
+    t_storescp = _storescp_seconds(instances)
     pacs = orthanc_mod.Orthanc(tmp_path / "gateway-pacs").start()
     key = tmp_path / "key"
     key.write_text("bench gateway key\n")
@@ -227,14 +259,17 @@ def test_gateway_vs_direct_into_orthanc(
 
     t_gw = figures["wall"]
     overhead = t_gw / t_direct - 1
+    floor = (t_noop + max(t_direct - t_storescp, 0.0)) / t_direct - 1
     benchmark.extra_info.update(
         instances=n,
         megabytes=round(mb, 2),
         direct_s=round(t_direct, 3),
         pynetdicom_direct_s=round(t_pynetdicom, 3),
         noop_scp_s=round(t_noop, 3),
+        storescp_s=round(t_storescp, 3),
         gateway_s=round(t_gw, 3),
         overhead=round(overhead, 3),
+        pynetdicom_floor=round(floor, 3),
         gateway_cpu_s=round(figures["gateway_cpu"], 3),
     )
 
@@ -248,11 +283,15 @@ def test_gateway_vs_direct_into_orthanc(
         line("storescu straight to Orthanc", t_direct) + f"  (Orthanc CPU {pacs_cpu_direct:.2f} s)",
         line("pynetdicom straight to Orthanc", t_pynetdicom) + "  (the gateway's forward leg)",
         line("storescu into a no-op pynetdicom SCP", t_noop) + "  (the gateway's receive leg)",
+        line("storescu into DCMTK storescp --ignore", t_storescp)
+        + "  (storescu's own cost and the transport)",
         line("storescu through the gateway", t_gw)
         + f"  (gateway CPU {figures['gateway_cpu']:.2f} s; "
         f"Orthanc CPU {figures['pacs_cpu']:.2f} s)",
         f"  overhead of the gateway: {overhead:+.0%} wall time against storescu straight to "
         f"Orthanc (target < +{TARGET_OVERHEAD:.0%})",
+        f"  floor of any gateway receiving with pynetdicom and forwarding before it answers: "
+        f"{floor:+.0%} (no-op pynetdicom SCP + Orthanc's own share, direct - storescp)",
     ]
     with capsys.disabled():
         print("\n" + "\n".join(lines))
