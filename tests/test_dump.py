@@ -63,3 +63,19 @@ def test_dump_matches_pydicom_json(path: Path) -> None:
             return
         theirs = ds.to_json_dict(bulk_data_threshold=1 << 30)
     compare(dump(path), theirs, path.name)
+
+
+def test_core_keywords_are_pydicoms() -> None:
+    """``_core.keyword`` (the dump's and dry run's names) equals pydicom's keyword for every
+    tag of its dictionary, repeating groups included, and is empty for unknown tags."""
+    from pydicom.datadict import DicomDictionary, RepeatersDictionary, keyword_for_tag
+
+    from dicomscrub import _core
+
+    for tag, entry in DicomDictionary.items():
+        assert _core.keyword(tag) == entry[4], hex(tag)
+    for mask in RepeatersDictionary:  # '60xx3000', '002804x0'...: fill the x's two ways
+        for digit in ("0", "E"):
+            tag = int(mask.replace("x", digit), 16)
+            assert _core.keyword(tag) == (keyword_for_tag(tag) or ""), (mask, hex(tag))
+    assert _core.keyword(0x00081234) == ""  # public, unknown

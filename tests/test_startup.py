@@ -129,3 +129,35 @@ sys.exit(main({argv!r}))
     assert "ok       7" in done.stdout, done.stdout
     assert len(list(dst.rglob("*000001"))) == 5
     assert json.loads(seen.read_text()) == []
+
+
+@pytest.mark.parametrize("command", ["dump", "dry-run"])
+def test_dump_and_dry_run_import_no_pydicom(tmp_path: Path, command: str) -> None:
+    """``dicomscrub dump`` and ``run --dry-run`` name tags with the core's dictionary."""
+    src, seen = tmp_path / "src", tmp_path / "modules.json"
+    shutil.copytree(SAMPLES, src, ignore=shutil.ignore_patterns("DICOMDIR"))
+    key = tmp_path / "key"
+    key.write_bytes(b"test key of test_startup")
+    if command == "dump":
+        argv = ["dump", str(next(p for p in sorted(src.rglob("*000001"))))]
+        expected = "PatientName"
+    else:
+        argv = ["run", str(src), str(tmp_path / "dst"), "--key-file", str(key), "--dry-run"]
+        expected = "PatientName"
+    code = f"""
+import atexit, json, sys
+
+def _modules():
+    heavy = sorted(m for m in sys.modules if m.split(".")[0] in {HEAVY!r})
+    with open({str(seen)!r}, "w") as f:
+        json.dump(heavy, f)
+
+atexit.register(_modules)
+from dicomscrub.cli import main
+sys.exit(main({argv!r}))
+"""
+    done = _run_python(code, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert expected in done.stdout, done.stdout
+    assert json.loads(seen.read_text()) == []
+    assert not (tmp_path / "dst").exists() or not any((tmp_path / "dst").rglob("*000001"))

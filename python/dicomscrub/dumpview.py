@@ -12,6 +12,7 @@ import struct
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from dicomscrub import _core
 from dicomscrub.report import ElementChange
 
 Element = Mapping[str, Any]
@@ -28,15 +29,11 @@ __all__ = ["diff", "format_tree", "keyword", "value_text"]
 
 
 def keyword(tag: int) -> str:
-    """The data dictionary keyword of a tag ('' for private or unknown tags)."""
-    from pydicom.datadict import keyword_for_tag
-
+    """The data dictionary keyword of a tag ('' for private or unknown tags): the core's
+    dictionary (generated from pydicom's), so that ``dump`` and dry runs need no pydicom."""
     if tag >> 16 & 1:
         return "PrivateCreator" if 0x0010 <= (tag & 0xFFFF) <= 0x00FF else ""
-    try:
-        return keyword_for_tag(tag) or ""
-    except Exception:
-        return ""
+    return _core.keyword(tag)
 
 
 def tag_text(tag: int) -> str:

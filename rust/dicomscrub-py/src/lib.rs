@@ -333,6 +333,12 @@ fn decode_text(data: &[u8], specific_character_set: &str, is_person_name: bool) 
         .decode(data, is_person_name)
 }
 
+/// The data dictionary keyword of a public tag ('' when unknown), repeating groups included.
+#[pyfunction]
+fn keyword(tag: u32) -> &'static str {
+    dicomscrub_core::dictionary::lookup(dicomscrub_core::tag::Tag(tag)).map_or("", |(_, k)| k)
+}
+
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -354,5 +360,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(keyed_pseudonym, m)?)?;
     m.add_function(wrap_pyfunction!(date_offset_days, m)?)?;
     m.add_function(wrap_pyfunction!(decode_text, m)?)?;
+    m.add_function(wrap_pyfunction!(keyword, m)?)?;
     Ok(())
 }
