@@ -141,50 +141,12 @@ ae.start_server(("127.0.0.1", int(sys.argv[1])), block=True,
 """
 
 
-def _noop_scp_seconds(files: list[Path]) -> float:
+def _storescu_into(argv: list[str], files: list[Path], port: int) -> float:
+    """Start a receiver (``argv``), wait until it listens on ``port``, time storescu into it."""
     import subprocess
 
-    from dicomscrub.gateway.dimse import VERIFICATION, Requestor
-
-    port = orthanc_mod.free_port()
-    proc = subprocess.Popen([sys.executable, "-c", _NOOP_SCP, str(port)])
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            req = Requestor(
-                Address("NOOP", "127.0.0.1", port),
-                [(VERIFICATION, "1.2.840.10008.1.2")],
-                calling_aet="PROBE",
-                connect_timeout=1,
-            )
-            try:
-                if req.echo() == 0:
-                    break
-            except Exception:
-                assert time.monotonic() < deadline and proc.poll() is None
-                time.sleep(0.1)
-            finally:
-                req.close()
-        return _storescu(files, "NOOP", port)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def _storescp_seconds(files: list[Path]) -> float:
-    """storescu into DCMTK's storescp that receives and discards (``--ignore``): storescu's own
-    cost and the transport, without any PACS work."""
-    import shutil
-    import subprocess
-
-    binary = shutil.which("storescp")
-    assert binary is not None, "storescp (DCMTK) is not installed: apt-get install -y dcmtk"
-    port = orthanc_mod.free_port()
     proc = subprocess.Popen(
-        [binary, "--ignore", "+xa", "-aet", "NOOP", str(port)],
-        env=orthanc_mod.dcmtk_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        argv, env=orthanc_mod.dcmtk_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         deadline = time.monotonic() + 20
@@ -193,12 +155,28 @@ def _storescp_seconds(files: list[Path]) -> float:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
             except OSError:
-                assert time.monotonic() < deadline and proc.poll() is None
+                assert time.monotonic() < deadline and proc.poll() is None, argv
                 time.sleep(0.05)
         return _storescu(files, "NOOP", port)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def _noop_scp_seconds(files: list[Path]) -> float:
+    port = orthanc_mod.free_port()
+    return _storescu_into([sys.executable, "-c", _NOOP_SCP, str(port)], files, port)
+
+
+def _storescp_seconds(files: list[Path]) -> float:
+    """storescu into DCMTK's storescp that receives and discards (``--ignore``): storescu's own
+    cost and the transport, without any PACS work."""
+    import shutil
+
+    binary = shutil.which("storescp")
+    assert binary is not None, "storescp (DCMTK) is not installed: apt-get install -y dcmtk"
+    port = orthanc_mod.free_port()
+    return _storescu_into([binary, "--ignore", "+xa", "-aet", "NOOP", str(port)], files, port)
 
 
 def test_gateway_vs_direct_into_orthanc(

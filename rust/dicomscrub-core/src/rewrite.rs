@@ -112,12 +112,8 @@ impl ActionCounts {
         self.slots[..self.len].iter().copied()
     }
 
-    pub fn get(&self, name: &str) -> Option<u32> {
-        self.iter().find(|s| s.0 == name).map(|s| s.1)
-    }
-
     pub fn contains_key(&self, name: &str) -> bool {
-        self.get(name).is_some()
+        self.iter().any(|s| s.0 == name)
     }
 }
 
